@@ -1,0 +1,987 @@
+//! The token manager: a cached access token that is never caught out by expiry.
+//!
+//! Shape: callers read the current token from an [`ArcSwapOption`] (lock-free, never touching the
+//! network). One background *driver* task per manager performs every refresh, so there is at most
+//! one refresh in flight and a cancelled caller cancels nothing. Callers that find no usable token
+//! record a demand under a small mutex, wake the driver and wait for the next published outcome
+//! on a `watch` channel — all waiters share that one outcome, success or failure.
+//!
+//! Failure policy (see `RefreshError::class`): a failed refresh never replaces a valid token;
+//! transient errors back off exponentially with jitter, bounded by the token's remaining life;
+//! throttling backs off for Zoho's whole window; permanent errors stop automatic attempts until a
+//! forced refresh or new credentials. A hard budget caps attempts per window whatever happens.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::budget::RefreshBudget;
+use crate::endpoints::ZohoEndpoints;
+use crate::error::{FailureClass, RefreshError, TokenError};
+use crate::secret::{AccessToken, Credentials};
+use crate::telemetry;
+use crate::token_endpoint::{self, Grant};
+
+/// Shortest pause between two automatic attempts, so no failure mode can make the driver spin.
+const MIN_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// Where a handed-out token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// Obtained by a refresh; its expiry is known.
+    Refreshed,
+    /// The configured static token (`ZOHO_DESK_ACCESS_TOKEN`); its expiry is unknown.
+    Fallback,
+}
+
+/// A token handed to a caller. Keep it for the duration of one operation, and pass it back to
+/// [`TokenManager::invalidate`] if Zoho rejects it.
+#[derive(Clone)]
+pub struct Token {
+    value: AccessToken,
+    source: TokenSource,
+    generation: u64,
+    expires_at: Option<Instant>,
+    expires_at_wall: Option<SystemTime>,
+    refresh_at: Option<Instant>,
+}
+
+impl Token {
+    /// The raw token, for the `Authorization` header only.
+    pub fn expose_secret(&self) -> &str {
+        self.value.expose_secret()
+    }
+
+    /// `Zoho-oauthtoken <token>`.
+    pub fn authorization(&self) -> String {
+        self.value.authorization()
+    }
+
+    /// A safe preview (`1000.45a7b8cf863…`).
+    pub fn preview(&self) -> String {
+        self.value.preview()
+    }
+
+    /// Where the token came from.
+    pub fn source(&self) -> TokenSource {
+        self.source
+    }
+
+    /// Whether this is the static fallback token.
+    pub fn is_fallback(&self) -> bool {
+        self.source == TokenSource::Fallback
+    }
+
+    /// Wall-clock expiry; `None` for the fallback token, whose expiry is unknown.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.expires_at_wall
+    }
+
+    /// Life left; `None` for the fallback token.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.expires_at.map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// Increases by one with every refresh of this manager (0 for the fallback token).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn usable_for(&self, now: Instant, need: Duration) -> bool {
+        self.expires_at.is_some_and(|at| at > now + need)
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("preview", &self.preview())
+            .field("source", &self.source)
+            .field("generation", &self.generation)
+            .field("expires_at", &self.expires_at_wall)
+            .finish()
+    }
+}
+
+/// Why a refresh was attempted (the `reason` label of `zoho_token_refresh_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshReason {
+    /// The first token this manager obtains.
+    ColdStart,
+    /// Ahead of expiry, by the background schedule.
+    Proactive,
+    /// The token expired (e.g. refreshes failed until it ran out) and a caller needs one.
+    Expired,
+    /// Zoho rejected the token (a 401) and it was dropped.
+    Invalidated,
+    /// An operator asked for it.
+    Forced,
+    /// A caller needs more life than the current token has left.
+    Deadline,
+}
+
+impl RefreshReason {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            RefreshReason::ColdStart => "cold_start",
+            RefreshReason::Proactive => "proactive",
+            RefreshReason::Expired => "expired",
+            RefreshReason::Invalidated => "invalidated",
+            RefreshReason::Forced => "forced",
+            RefreshReason::Deadline => "deadline",
+        }
+    }
+}
+
+/// The manager's state, as the gateway reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenState {
+    /// No token yet and nothing failed (lazy cold start).
+    Empty,
+    /// A refreshed token is held and nothing is wrong.
+    Fresh,
+    /// A refresh is in flight.
+    Refreshing,
+    /// The last refresh failed; the next automatic attempt waits (transient error, throttling or
+    /// a spent budget). A still-valid token keeps being served.
+    BackingOff,
+    /// The credentials failed permanently: re-consent or new credentials are needed.
+    FailedPermanently,
+    /// The static fallback token is being handed out.
+    Fallback,
+}
+
+impl TokenState {
+    /// Stable snake_case name for JSON and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenState::Empty => "empty",
+            TokenState::Fresh => "fresh",
+            TokenState::Refreshing => "refreshing",
+            TokenState::BackingOff => "backing_off",
+            TokenState::FailedPermanently => "failed_permanently",
+            TokenState::Fallback => "fallback",
+        }
+    }
+}
+
+/// Attempts and their results since the manager started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefreshCounts {
+    /// Attempts that reached (or tried to reach) Zoho.
+    pub attempts: u64,
+    /// Attempts that produced a token.
+    pub successes: u64,
+    /// Attempts that failed.
+    pub failures: u64,
+    /// Attempts the local budget refused to send.
+    pub budget_refused: u64,
+}
+
+/// The most recent refresh attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastRefresh {
+    /// When it finished.
+    pub at: SystemTime,
+    /// What triggered it.
+    pub reason: RefreshReason,
+    /// `None` on success.
+    pub error: Option<RefreshError>,
+}
+
+/// A snapshot for status endpoints. Contains a preview, never a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenStatus {
+    /// Whether a usable token (refreshed, or the fallback) is available right now.
+    pub has_token: bool,
+    /// Preview of the token callers get now.
+    pub token_preview: Option<String>,
+    /// Expiry of the refreshed token held, if any.
+    pub expires_at: Option<SystemTime>,
+    /// The state.
+    pub state: TokenState,
+    /// Whether the static fallback is being handed out.
+    pub fallback: bool,
+    /// The latest attempt.
+    pub last_refresh: Option<LastRefresh>,
+    /// When the next automatic attempt may happen, while backing off.
+    pub retry_at: Option<SystemTime>,
+    /// Counters.
+    pub refreshes: RefreshCounts,
+    /// Attempts left in the current budget window.
+    pub budget_remaining: usize,
+}
+
+/// Tunables. The defaults suit production Zoho.
+#[derive(Debug, Clone)]
+struct Config {
+    refresh_margin: Duration,
+    refresh_jitter: Duration,
+    expiry_skew: Duration,
+    request_timeout: Duration,
+    backoff_initial: Duration,
+    backoff_max: Duration,
+    throttle_backoff: Duration,
+    budget_limit: usize,
+    budget_window: Duration,
+}
+
+/// Builds a [`TokenManager`].
+#[derive(Debug)]
+pub struct TokenManagerBuilder {
+    credentials: Credentials,
+    endpoints: ZohoEndpoints,
+    config: Config,
+    fallback: Option<AccessToken>,
+    http: Option<reqwest::Client>,
+}
+
+impl TokenManagerBuilder {
+    /// Refresh this long before expiry (default 60 s), minus a random jitter.
+    pub fn refresh_margin(mut self, margin: Duration) -> Self {
+        self.config.refresh_margin = margin;
+        self
+    }
+
+    /// Upper bound of the random jitter subtracted from the refresh time (default 30 s), so
+    /// processes started together do not refresh together.
+    pub fn refresh_jitter(mut self, jitter: Duration) -> Self {
+        self.config.refresh_jitter = jitter;
+        self
+    }
+
+    /// A token with less life than this is treated as expired (default 5 s, as Zoho's SDKs do).
+    pub fn expiry_skew(mut self, skew: Duration) -> Self {
+        self.config.expiry_skew = skew;
+        self
+    }
+
+    /// Timeout of one token request (default 15 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.request_timeout = timeout;
+        self
+    }
+
+    /// Exponential backoff after transient failures: first delay and cap (defaults 5 s, 5 min).
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.config.backoff_initial = initial;
+        self.config.backoff_max = max.max(initial);
+        self
+    }
+
+    /// Silence after Zoho answers "Access Denied" (default 10 min, Zoho's window).
+    pub fn throttle_backoff(mut self, backoff: Duration) -> Self {
+        self.config.throttle_backoff = backoff;
+        self
+    }
+
+    /// The hard budget: at most `limit` attempts in any `window` (default 10 per 10 min, Zoho's
+    /// limit). Forced refreshes and 401 storms count too.
+    pub fn refresh_budget(mut self, limit: usize, window: Duration) -> Self {
+        self.config.budget_limit = limit.max(1);
+        self.config.budget_window = window;
+        self
+    }
+
+    /// A static token used only while no refreshed token is available.
+    pub fn fallback_token(mut self, token: Option<AccessToken>) -> Self {
+        self.fallback = token;
+        self
+    }
+
+    /// The HTTP client for the token endpoint (default: a fresh rustls client).
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Starts the manager and its driver task. Must be called inside a tokio runtime. Nothing is
+    /// fetched until a token is first needed.
+    pub fn build(self) -> TokenManager {
+        let config = self.config;
+        let budget = RefreshBudget::new(config.budget_limit, config.budget_window);
+        let (outcomes, _) = watch::channel(0);
+        let wake = Arc::new(Notify::new());
+        let inner = Arc::new(Inner {
+            token_url: self.endpoints.token_url(),
+            endpoints: self.endpoints,
+            credentials: ArcSwap::from_pointee(self.credentials),
+            http: self.http.unwrap_or_default(),
+            current: ArcSwapOption::empty(),
+            fallback: self.fallback.map(|value| Token {
+                value,
+                source: TokenSource::Fallback,
+                generation: 0,
+                expires_at: None,
+                expires_at_wall: None,
+                refresh_at: None,
+            }),
+            state: Mutex::new(State {
+                phase: Phase::Idle,
+                demand: false,
+                min_validity: Duration::ZERO,
+                forced: false,
+                invalidated: false,
+                budget,
+                transient_failures: 0,
+                last_refresh: None,
+                counts: RefreshCounts::default(),
+                fallback_active: false,
+                fallback_rejected: false,
+                credentials_epoch: 0,
+            }),
+            config,
+            wake: wake.clone(),
+            outcomes,
+            generation: AtomicU64::new(0),
+        });
+        tokio::spawn(drive(Arc::downgrade(&inner), wake));
+        TokenManager { inner }
+    }
+}
+
+/// The access-token cache. Cheap to clone; all clones share one token and one driver task, which
+/// stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct TokenManager {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("endpoints", &self.inner.endpoints)
+            .field("state", &self.status().state)
+            .finish()
+    }
+}
+
+struct Inner {
+    endpoints: ZohoEndpoints,
+    token_url: String,
+    credentials: ArcSwap<Credentials>,
+    http: reqwest::Client,
+    current: ArcSwapOption<Token>,
+    fallback: Option<Token>,
+    state: Mutex<State>,
+    config: Config,
+    wake: Arc<Notify>,
+    /// Bumped after every attempt (or refusal to attempt) that waiters may be waiting for.
+    outcomes: watch::Sender<u64>,
+    generation: AtomicU64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Lets the driver notice that its owner is gone.
+        self.wake.notify_one();
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Phase {
+    Idle,
+    Refreshing,
+    BackingOff { until: Instant, cause: RefreshError },
+    Permanent(RefreshError),
+}
+
+#[derive(Debug)]
+struct State {
+    phase: Phase,
+    /// A caller is waiting for a token the current one cannot satisfy.
+    demand: bool,
+    /// The most life any waiting caller asked for.
+    min_validity: Duration,
+    forced: bool,
+    /// The last token was dropped because Zoho rejected it.
+    invalidated: bool,
+    budget: RefreshBudget,
+    transient_failures: u32,
+    last_refresh: Option<LastRefresh>,
+    counts: RefreshCounts,
+    fallback_active: bool,
+    fallback_rejected: bool,
+    /// Bumped by `replace_credentials`, so a result for old credentials is not misread.
+    credentials_epoch: u64,
+}
+
+enum Action {
+    Refresh(RefreshReason),
+    SleepUntil(Instant),
+    Wait,
+}
+
+impl TokenManager {
+    /// Starts building a manager for `credentials` against `endpoints`.
+    pub fn builder(credentials: Credentials, endpoints: ZohoEndpoints) -> TokenManagerBuilder {
+        TokenManagerBuilder {
+            credentials,
+            endpoints,
+            config: Config {
+                refresh_margin: Duration::from_secs(60),
+                refresh_jitter: Duration::from_secs(30),
+                expiry_skew: Duration::from_secs(5),
+                request_timeout: Duration::from_secs(15),
+                backoff_initial: Duration::from_secs(5),
+                backoff_max: Duration::from_secs(300),
+                throttle_backoff: Duration::from_secs(600),
+                budget_limit: 10,
+                budget_window: Duration::from_secs(600),
+            },
+            fallback: None,
+            http: None,
+        }
+    }
+
+    /// The endpoints this manager was built for.
+    pub fn endpoints(&self) -> &ZohoEndpoints {
+        &self.inner.endpoints
+    }
+
+    /// A usable token. Returns at once while a valid token is cached; waits (sharing one refresh
+    /// with every other waiter) only when none is. Falls back to the static token when no
+    /// refreshed token can be had.
+    pub async fn token(&self) -> Result<Token, TokenError> {
+        self.token_valid_for(Duration::ZERO).await
+    }
+
+    /// Like [`token`](Self::token), but the token must live at least `min_validity` more (the
+    /// static fallback, whose expiry is unknown, is exempt).
+    pub async fn token_valid_for(&self, min_validity: Duration) -> Result<Token, TokenError> {
+        let inner = &self.inner;
+        let need = min_validity.max(inner.config.expiry_skew);
+        if let Some(token) = inner.usable(need) {
+            return Ok(token);
+        }
+        let mut outcomes = inner.outcomes.subscribe();
+        {
+            let mut state = inner.lock();
+            // A refresh may have landed between the first look and the lock.
+            if let Some(token) = inner.usable(need) {
+                return Ok(token);
+            }
+            let now = Instant::now();
+            match &state.phase {
+                Phase::Permanent(cause) => {
+                    let cause = cause.clone();
+                    return inner.fallback_or(&mut state, cause, None);
+                }
+                Phase::BackingOff { until, cause } if now < *until => {
+                    let (cause, retry) = (cause.clone(), *until - now);
+                    return inner.fallback_or(&mut state, cause, Some(retry));
+                }
+                _ => {
+                    state.demand = true;
+                    state.min_validity = state.min_validity.max(need);
+                }
+            }
+        }
+        inner.wake.notify_one();
+        // The driver publishes an outcome for every demand; the sender lives as long as `inner`.
+        let _ = outcomes.changed().await;
+        if let Some(token) = inner.usable(need) {
+            return Ok(token);
+        }
+        let mut state = inner.lock();
+        match state.last_refresh.as_ref().and_then(|last| last.error.clone()) {
+            Some(cause) => {
+                let retry = inner.retry_after(&state);
+                inner.fallback_or(&mut state, cause, retry)
+            }
+            None => match inner.current.load_full() {
+                Some(token) => Err(TokenError::InsufficientLifetime {
+                    wanted: need,
+                    available: token.remaining().unwrap_or_default(),
+                }),
+                None => inner.fallback_or(
+                    &mut state,
+                    RefreshError::Malformed { status: 0, detail: "token dropped before use" },
+                    None,
+                ),
+            },
+        }
+    }
+
+    /// Refreshes now, whatever the current token's age, within the refresh budget. Refused
+    /// (without calling Zoho) while Zoho is throttling or the budget is spent. Clears a permanent
+    /// failure: this is how an operator retries after fixing credentials at Zoho's end.
+    pub async fn force_refresh(&self) -> Result<Token, TokenError> {
+        let inner = &self.inner;
+        let mut outcomes = inner.outcomes.subscribe();
+        {
+            let mut state = inner.lock();
+            let now = Instant::now();
+            match &state.phase {
+                Phase::BackingOff { until, cause: RefreshError::Throttled } if now < *until => {
+                    return Err(TokenError::Unavailable {
+                        cause: RefreshError::Throttled,
+                        retry_after: Some(*until - now),
+                    });
+                }
+                // Already refreshing: that attempt's fresh token answers this request too.
+                Phase::Refreshing => {}
+                _ => {
+                    if let Err(next_slot) = state.budget.check(now) {
+                        state.counts.budget_refused += 1;
+                        metrics::counter!(telemetry::REFRESH_BUDGET_REFUSED_TOTAL).increment(1);
+                        return Err(TokenError::Unavailable {
+                            cause: inner.budget_error(),
+                            retry_after: Some(next_slot - now),
+                        });
+                    }
+                    state.forced = true;
+                }
+            }
+        }
+        inner.wake.notify_one();
+        let _ = outcomes.changed().await;
+        let state = inner.lock();
+        match state.last_refresh.as_ref().and_then(|last| last.error.clone()) {
+            None => inner.current.load_full().map(|t| (*t).clone()).ok_or(TokenError::Unavailable {
+                cause: RefreshError::Malformed { status: 0, detail: "token dropped before use" },
+                retry_after: None,
+            }),
+            Some(cause) => Err(TokenError::Unavailable { cause, retry_after: inner.retry_after(&state) }),
+        }
+    }
+
+    /// Reports that Zoho rejected `rejected` (a 401). Drops it only if it is still the current
+    /// token — never a newer one — and returns whether it was dropped. The next
+    /// [`token`](Self::token) call then refreshes. A rejected fallback token is not used again.
+    pub fn invalidate(&self, rejected: &Token) -> bool {
+        let inner = &self.inner;
+        if rejected.is_fallback() {
+            let mut state = inner.lock();
+            if !state.fallback_rejected {
+                warn!(message = "[Zoho Token] Static fallback token rejected by Zoho; no longer used");
+            }
+            state.fallback_rejected = true;
+            inner.set_fallback_active(&mut state, false);
+            return false;
+        }
+        let current = inner.current.load();
+        let dropped = match current.as_ref() {
+            Some(token) if token.generation == rejected.generation => {
+                let previous = inner.current.compare_and_swap(&*current, None);
+                let swapped = previous.as_ref().is_some_and(|p| p.generation == rejected.generation);
+                if swapped {
+                    inner.lock().invalidated = true;
+                    metrics::gauge!(telemetry::EXPIRY_TIMESTAMP_SECONDS).set(0.0);
+                }
+                swapped
+            }
+            _ => false,
+        };
+        let result = if dropped { "dropped" } else { "stale" };
+        metrics::counter!(telemetry::INVALIDATIONS_TOTAL, "result" => result).increment(1);
+        info!(
+            message = "[Zoho Token] Access token rejected by Zoho",
+            token = %rejected.preview(),
+            generation = rejected.generation,
+            result,
+        );
+        dropped
+    }
+
+    /// Runs `operation` with a token; if it fails with an error `is_auth_rejection` recognises
+    /// (Zoho's 401 `INVALID_OAUTH`), invalidates that token, gets a fresh one and runs it exactly
+    /// once more.
+    pub async fn with_token<T, E, F, Fut>(
+        &self,
+        mut operation: F,
+        is_auth_rejection: impl Fn(&E) -> bool,
+    ) -> Result<T, WithTokenError<E>>
+    where
+        F: FnMut(Token) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let token = self.token().await.map_err(WithTokenError::Token)?;
+        match operation(token.clone()).await {
+            Err(error) if is_auth_rejection(&error) => {
+                info!(message = "[Zoho Desk] Token expired, refreshing and retrying...", token = %token.preview());
+                self.invalidate(&token);
+                let retry_token = self.token().await.map_err(WithTokenError::Token)?;
+                let result = operation(retry_token).await;
+                let recovered = !matches!(&result, Err(e) if is_auth_rejection(e));
+                metrics::counter!(telemetry::AUTH_RETRIES_TOTAL, "recovered" => if recovered { "true" } else { "false" })
+                    .increment(1);
+                result.map_err(WithTokenError::Operation)
+            }
+            other => other.map_err(WithTokenError::Operation),
+        }
+    }
+
+    /// Installs new credentials (e.g. after re-consent): clears a permanent failure and starts a
+    /// fresh budget for the new refresh token. The current token stays until it expires.
+    pub fn replace_credentials(&self, credentials: Credentials) {
+        let inner = &self.inner;
+        inner.credentials.store(Arc::new(credentials));
+        let mut state = inner.lock();
+        state.credentials_epoch += 1;
+        state.budget.reset();
+        state.transient_failures = 0;
+        state.fallback_rejected = false;
+        if matches!(state.phase, Phase::Permanent(_) | Phase::BackingOff { .. }) {
+            state.phase = Phase::Idle;
+        }
+        metrics::gauge!(telemetry::PERMANENT_FAILURE).set(0.0);
+        drop(state);
+        inner.wake.notify_one();
+    }
+
+    /// A snapshot for status endpoints.
+    pub fn status(&self) -> TokenStatus {
+        let inner = &self.inner;
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let current = inner.usable(inner.config.expiry_skew);
+        let mut state = inner.lock();
+        let (state_name, retry_at) = match &state.phase {
+            Phase::Refreshing => (TokenState::Refreshing, None),
+            Phase::Permanent(_) => (TokenState::FailedPermanently, None),
+            Phase::BackingOff { until, .. } if *until > now => {
+                (TokenState::BackingOff, Some(wall + (*until - now)))
+            }
+            _ if current.is_some() => (TokenState::Fresh, None),
+            _ if state.fallback_active => (TokenState::Fallback, None),
+            _ => (TokenState::Empty, None),
+        };
+        let fallback = current.is_none() && state.fallback_active;
+        let shown = current.clone().or_else(|| inner.fallback.clone().filter(|_| fallback));
+        TokenStatus {
+            has_token: shown.is_some(),
+            token_preview: shown.as_ref().map(Token::preview),
+            expires_at: current.as_ref().and_then(Token::expires_at),
+            state: state_name,
+            fallback,
+            last_refresh: state.last_refresh.clone(),
+            retry_at,
+            refreshes: state.counts,
+            budget_remaining: state.budget.remaining(now),
+        }
+    }
+}
+
+/// The error of [`TokenManager::with_token`].
+#[derive(Debug, thiserror::Error)]
+pub enum WithTokenError<E> {
+    /// No token could be had.
+    #[error(transparent)]
+    Token(TokenError),
+    /// The operation failed (after its one retry, if it was an auth rejection).
+    #[error(transparent)]
+    Operation(E),
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the state half-written in a way that
+        // matters more than stopping token service, so poisoning is ignored.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The cached token if it lives longer than `need`. Lock-free.
+    fn usable(&self, need: Duration) -> Option<Token> {
+        let now = Instant::now();
+        self.current
+            .load()
+            .as_ref()
+            .filter(|token| token.usable_for(now, need))
+            .map(|token| (**token).clone())
+    }
+
+    fn budget_error(&self) -> RefreshError {
+        RefreshError::BudgetExhausted {
+            limit: self.config.budget_limit,
+            window: self.config.budget_window,
+        }
+    }
+
+    fn retry_after(&self, state: &State) -> Option<Duration> {
+        match &state.phase {
+            Phase::BackingOff { until, .. } => Some(until.saturating_duration_since(Instant::now())),
+            _ => None,
+        }
+    }
+
+    /// The fallback token when one is configured and not rejected, else the error.
+    fn fallback_or(
+        &self,
+        state: &mut State,
+        cause: RefreshError,
+        retry_after: Option<Duration>,
+    ) -> Result<Token, TokenError> {
+        match &self.fallback {
+            Some(fallback) if !state.fallback_rejected => {
+                self.set_fallback_active(state, true);
+                Ok(fallback.clone())
+            }
+            _ => Err(TokenError::Unavailable { cause, retry_after }),
+        }
+    }
+
+    fn set_fallback_active(&self, state: &mut State, active: bool) {
+        if state.fallback_active == active {
+            return;
+        }
+        state.fallback_active = active;
+        metrics::gauge!(telemetry::FALLBACK_ACTIVE).set(if active { 1.0 } else { 0.0 });
+        if active {
+            warn!(message = "[Zoho Token] Falling back to static token");
+        } else {
+            info!(message = "[Zoho Token] Static fallback token no longer in use");
+        }
+    }
+
+    fn publish_outcome(&self, state: &mut State) {
+        state.demand = false;
+        state.min_validity = Duration::ZERO;
+        self.outcomes.send_modify(|seq| *seq += 1);
+    }
+
+    /// Decides the driver's next step. Every demand ends in an attempt or a published outcome,
+    /// so no waiter is left hanging.
+    fn next_action(&self) -> Action {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let state = &mut *state;
+        let current = self.current.load_full();
+
+        if state.forced {
+            if let Phase::BackingOff { until, cause: RefreshError::Throttled } = state.phase {
+                if now < until {
+                    state.forced = false;
+                    self.publish_outcome(state);
+                    return Action::SleepUntil(until);
+                }
+            }
+            return self.start_attempt(state, now, RefreshReason::Forced);
+        }
+        match &state.phase {
+            Phase::Permanent(_) => {
+                if state.demand {
+                    self.publish_outcome(state);
+                }
+                return Action::Wait;
+            }
+            Phase::BackingOff { until, .. } if now < *until => return Action::SleepUntil(*until),
+            _ => {}
+        }
+
+        let need = state.min_validity.max(self.config.expiry_skew);
+        let valid = current.as_ref().filter(|t| t.usable_for(now, self.config.expiry_skew));
+        match valid {
+            Some(token) => {
+                let refresh_at = token.refresh_at.unwrap_or(now);
+                if state.demand && !token.usable_for(now, need) {
+                    self.start_attempt(state, now, RefreshReason::Deadline)
+                } else if now >= refresh_at {
+                    self.start_attempt(state, now, RefreshReason::Proactive)
+                } else {
+                    if state.demand {
+                        // A waiter raced with a refresh that already satisfied it.
+                        self.publish_outcome(state);
+                    }
+                    Action::SleepUntil(refresh_at)
+                }
+            }
+            None if state.demand => {
+                let reason = if state.invalidated {
+                    RefreshReason::Invalidated
+                } else if state.counts.successes == 0 {
+                    RefreshReason::ColdStart
+                } else {
+                    RefreshReason::Expired
+                };
+                self.start_attempt(state, now, reason)
+            }
+            None => Action::Wait,
+        }
+    }
+
+    fn start_attempt(&self, state: &mut State, now: Instant, reason: RefreshReason) -> Action {
+        state.forced = false;
+        if let Err(next_slot) = state.budget.check(now) {
+            state.counts.budget_refused += 1;
+            metrics::counter!(telemetry::REFRESH_BUDGET_REFUSED_TOTAL).increment(1);
+            warn!(
+                message = "[Zoho Token] Refresh budget spent; not calling Zoho",
+                reason = reason.label(),
+                limit = self.config.budget_limit,
+                retry_in_secs = (next_slot - now).as_secs(),
+            );
+            state.phase = Phase::BackingOff { until: next_slot, cause: self.budget_error() };
+            self.publish_outcome(state);
+            return Action::SleepUntil(next_slot);
+        }
+        state.budget.record(now);
+        state.counts.attempts += 1;
+        state.phase = Phase::Refreshing;
+        Action::Refresh(reason)
+    }
+
+    async fn refresh(&self, reason: RefreshReason) {
+        let credentials = self.credentials.load_full();
+        let epoch = self.lock().credentials_epoch;
+        let span = info_span!("zoho_token.refresh", reason = reason.label(), outcome = tracing::field::Empty);
+        let started = Instant::now();
+        let result = async {
+            info!(message = "[Zoho Token] Refreshing access token...", reason = reason.label());
+            token_endpoint::refresh(&self.http, &self.token_url, &credentials, self.config.request_timeout)
+                .await
+        }
+        .instrument(span.clone())
+        .await;
+        let now = Instant::now();
+        let outcome = if result.is_ok() { "success" } else { "failure" };
+        span.record("outcome", outcome);
+        metrics::counter!(telemetry::REFRESH_TOTAL, "outcome" => outcome, "reason" => reason.label())
+            .increment(1);
+        metrics::histogram!(telemetry::REFRESH_DURATION_SECONDS, "outcome" => outcome)
+            .record((now - started).as_secs_f64());
+
+        let mut state = self.lock();
+        let state = &mut *state;
+        match result {
+            Ok(grant) => self.store(state, grant, now, reason, &span),
+            Err(error) if state.credentials_epoch != epoch => {
+                // The credentials changed mid-flight: this verdict is about the old ones.
+                state.phase = Phase::Idle;
+                let _entered = span.enter();
+                info!(message = "[Zoho Token] Discarding a refresh result for replaced credentials", error = %error);
+            }
+            Err(error) => self.record_failure(state, error, now, reason, &span),
+        }
+        self.publish_outcome(state);
+    }
+
+    fn store(&self, state: &mut State, grant: Grant, now: Instant, reason: RefreshReason, span: &tracing::Span) {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let lifetime = grant.expires_in;
+        let jitter = self.config.refresh_jitter.mul_f64(fastrand::f64());
+        let lead = (self.config.refresh_margin + jitter).max(self.config.expiry_skew * 2);
+        let refresh_in = if lifetime > lead * 2 { lifetime - lead } else { lifetime / 2 };
+        let expires_at_wall = SystemTime::now() + lifetime;
+        let token = Token {
+            value: grant.access_token,
+            source: TokenSource::Refreshed,
+            generation,
+            expires_at: Some(now + lifetime),
+            expires_at_wall: Some(expires_at_wall),
+            refresh_at: Some(now + refresh_in.max(MIN_RETRY_DELAY)),
+        };
+        let preview = token.preview();
+        self.current.store(Some(Arc::new(token)));
+
+        state.phase = Phase::Idle;
+        state.invalidated = false;
+        state.transient_failures = 0;
+        state.counts.successes += 1;
+        state.last_refresh = Some(LastRefresh { at: SystemTime::now(), reason, error: None });
+        self.set_fallback_active(state, false);
+        let unix = expires_at_wall.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        metrics::gauge!(telemetry::EXPIRY_TIMESTAMP_SECONDS).set(unix.as_secs_f64());
+        metrics::gauge!(telemetry::PERMANENT_FAILURE).set(0.0);
+        let _entered = span.enter();
+        info!(message = "[Zoho Token] ✅ Token refreshed successfully", token = %preview, generation);
+        info!(
+            message = format!("[Zoho Token] New token expires in: {} seconds", lifetime.as_secs()),
+            expires_in_secs = lifetime.as_secs(),
+            refresh_in_secs = refresh_in.as_secs(),
+        );
+    }
+
+    fn record_failure(
+        &self,
+        state: &mut State,
+        error: RefreshError,
+        now: Instant,
+        reason: RefreshReason,
+        span: &tracing::Span,
+    ) {
+        state.counts.failures += 1;
+        state.last_refresh = Some(LastRefresh { at: SystemTime::now(), reason, error: Some(error.clone()) });
+        metrics::counter!(telemetry::REFRESH_ERRORS_TOTAL, "error" => error.metric_label()).increment(1);
+        let class = error.class();
+        let retry_in = match class {
+            FailureClass::Permanent => None,
+            FailureClass::Throttled => Some(self.config.throttle_backoff),
+            FailureClass::Transient | FailureClass::Budget => {
+                state.transient_failures += 1;
+                Some(self.transient_delay(state.transient_failures, now))
+            }
+        };
+        state.phase = match retry_in {
+            None => {
+                metrics::gauge!(telemetry::PERMANENT_FAILURE).set(1.0);
+                Phase::Permanent(error.clone())
+            }
+            Some(delay) => Phase::BackingOff { until: now + delay, cause: error.clone() },
+        };
+        let _entered = span.enter();
+        let retry_in_secs = retry_in.map(|d| d.as_secs());
+        if class == FailureClass::Permanent {
+            error!(
+                message = "[Zoho Token] ❌ Failed to refresh token",
+                error = %error,
+                error_kind = error.metric_label(),
+                action = "re-consent in Zoho's API console and configure the new refresh token, then force a refresh",
+            );
+        } else {
+            warn!(
+                message = "[Zoho Token] ❌ Failed to refresh token",
+                error = %error,
+                error_kind = error.metric_label(),
+                retry_in_secs,
+                attempt = state.transient_failures,
+            );
+        }
+    }
+
+    /// Exponential backoff with jitter, capped, and bounded by the current token's remaining
+    /// life so that a retry still happens before it runs out — but never below
+    /// [`MIN_RETRY_DELAY`], so the loop cannot spin as expiry approaches.
+    fn transient_delay(&self, failures: u32, now: Instant) -> Duration {
+        let exponent = failures.saturating_sub(1).min(16);
+        let base = self.config.backoff_initial.saturating_mul(1 << exponent).min(self.config.backoff_max);
+        let mut delay = base / 2 + (base / 2).mul_f64(fastrand::f64());
+        if let Some(remaining) = self.current.load().as_ref().and_then(|t| t.expires_at) {
+            let left = remaining.saturating_duration_since(now).saturating_sub(self.config.expiry_skew);
+            if !left.is_zero() {
+                delay = delay.min(left / 2);
+            }
+        }
+        delay.max(MIN_RETRY_DELAY)
+    }
+}
+
+/// The driver: the only place refreshes happen. Holds a weak reference so it ends when the last
+/// [`TokenManager`] clone is dropped.
+async fn drive(inner: Weak<Inner>, wake: Arc<Notify>) {
+    loop {
+        let action = match inner.upgrade() {
+            Some(inner) => inner.next_action(),
+            None => return,
+        };
+        match action {
+            Action::Refresh(reason) => match inner.upgrade() {
+                Some(inner) => inner.refresh(reason).await,
+                None => return,
+            },
+            Action::SleepUntil(at) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
+                    _ = wake.notified() => {}
+                }
+            }
+            Action::Wait => wake.notified().await,
+        }
+    }
+}
