@@ -15,11 +15,19 @@ pub(crate) struct RefreshBudget {
 
 impl RefreshBudget {
     pub(crate) fn new(limit: usize, window: Duration) -> Self {
-        RefreshBudget { limit, window, attempts: VecDeque::with_capacity(limit) }
+        RefreshBudget {
+            limit,
+            window,
+            attempts: VecDeque::with_capacity(limit),
+        }
     }
 
     fn prune(&mut self, now: Instant) {
-        while self.attempts.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+        while self
+            .attempts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
             self.attempts.pop_front();
         }
     }
@@ -62,7 +70,10 @@ mod tests {
             budget.check(now).unwrap();
             budget.record(now);
         }
-        assert_eq!(budget.check(start + Duration::from_secs(599)), Err(start + Duration::from_secs(600)));
+        assert_eq!(
+            budget.check(start + Duration::from_secs(599)),
+            Err(start + Duration::from_secs(600))
+        );
         assert_eq!(budget.remaining(start + Duration::from_secs(600)), 1);
         assert!(budget.check(start + Duration::from_secs(600)).is_ok());
     }

@@ -112,10 +112,9 @@ impl FromStr for DataCentre {
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let trimmed = input.trim();
         let lower = trimmed.to_ascii_lowercase();
-        if let Some(dc) = DataCentre::ALL
-            .into_iter()
-            .find(|dc| dc.name().eq_ignore_ascii_case(&lower) || (lower == "com" && *dc == DataCentre::Us))
-        {
+        if let Some(dc) = DataCentre::ALL.into_iter().find(|dc| {
+            dc.name().eq_ignore_ascii_case(&lower) || (lower == "com" && *dc == DataCentre::Us)
+        }) {
             return Ok(dc);
         }
         let host = lower
@@ -156,7 +155,10 @@ pub struct InvalidEndpoint {
 impl ZohoEndpoints {
     /// The production endpoints of a data centre.
     pub fn for_data_centre(dc: DataCentre) -> Self {
-        ZohoEndpoints { accounts_url: dc.accounts_url(), desk_api_url: dc.desk_api_url() }
+        ZohoEndpoints {
+            accounts_url: dc.accounts_url(),
+            desk_api_url: dc.desk_api_url(),
+        }
     }
 
     /// Explicit URLs: `accounts_url` is the Accounts server root (the token endpoint is
@@ -202,7 +204,10 @@ impl ZohoEndpoints {
 }
 
 fn validate_url(what: &'static str, value: &str) -> Result<String, InvalidEndpoint> {
-    let invalid = || InvalidEndpoint { what, value: value.to_owned() };
+    let invalid = || InvalidEndpoint {
+        what,
+        value: value.to_owned(),
+    };
     let trimmed = value.trim().trim_end_matches('/');
     let rest = trimmed
         .strip_prefix("https://")
@@ -244,16 +249,33 @@ mod tests {
     #[test]
     fn canada_uses_zohocloud() {
         let endpoints = ZohoEndpoints::for_data_centre(DataCentre::Ca);
-        assert_eq!(endpoints.token_url(), "https://accounts.zohocloud.ca/oauth/v2/token");
+        assert_eq!(
+            endpoints.token_url(),
+            "https://accounts.zohocloud.ca/oauth/v2/token"
+        );
         assert_eq!(endpoints.desk_api_url(), "https://desk.zohocloud.ca/api/v1");
     }
 
     #[test]
     fn custom_urls_are_validated_and_normalised() {
-        let endpoints = ZohoEndpoints::custom("http://127.0.0.1:8700/", "http://127.0.0.1:8700/api/v1").unwrap();
-        assert_eq!(endpoints.token_url(), "http://127.0.0.1:8700/oauth/v2/token");
-        for bad in ["ftp://x", "127.0.0.1:80", "http://user:pw@host", "http://host/?a=b", "http://"] {
-            assert!(ZohoEndpoints::custom(bad, "http://x/api/v1").is_err(), "{bad}");
+        let endpoints =
+            ZohoEndpoints::custom("http://127.0.0.1:8700/", "http://127.0.0.1:8700/api/v1")
+                .unwrap();
+        assert_eq!(
+            endpoints.token_url(),
+            "http://127.0.0.1:8700/oauth/v2/token"
+        );
+        for bad in [
+            "ftp://x",
+            "127.0.0.1:80",
+            "http://user:pw@host",
+            "http://host/?a=b",
+            "http://",
+        ] {
+            assert!(
+                ZohoEndpoints::custom(bad, "http://x/api/v1").is_err(),
+                "{bad}"
+            );
         }
     }
 }

@@ -61,7 +61,9 @@ pub enum RefreshError {
         code: String,
     },
     /// The local guard refused to call Zoho: the refresh budget for the window is spent.
-    #[error("the local refresh budget is spent ({limit} refreshes per {window:?}); not calling Zoho")]
+    #[error(
+        "the local refresh budget is spent ({limit} refreshes per {window:?}); not calling Zoho"
+    )]
     BudgetExhausted {
         /// Refreshes allowed per window.
         limit: usize,
@@ -121,7 +123,9 @@ pub enum TokenError {
         retry_after: Option<Duration>,
     },
     /// A fresh token was obtained but lives shorter than the caller asked for.
-    #[error("the freshest Zoho access token lives {available:?}, less than the {wanted:?} asked for")]
+    #[error(
+        "the freshest Zoho access token lives {available:?}, less than the {wanted:?} asked for"
+    )]
     InsufficientLifetime {
         /// The lifetime asked for.
         wanted: Duration,

@@ -35,8 +35,8 @@ mod token_endpoint;
 pub use endpoints::{DataCentre, InvalidEndpoint, UnknownDataCentre, ZohoEndpoints};
 pub use error::{FailureClass, RefreshError, TokenError};
 pub use manager::{
-    LastRefresh, RefreshCounts, RefreshReason, Token, TokenManager, TokenManagerBuilder, TokenSource,
-    TokenState, TokenStatus, WithTokenError,
+    LastRefresh, RefreshCounts, RefreshReason, Token, TokenManager, TokenManagerBuilder,
+    TokenSource, TokenState, TokenStatus, WithTokenError,
 };
 pub use secret::{AccessToken, Credentials, PREVIEW_CHARS, preview};
 pub use token_endpoint::{DEFAULT_TOKEN_LIFETIME, Grant, classify as classify_token_response};

@@ -84,7 +84,8 @@ impl Token {
 
     /// Life left; `None` for the fallback token.
     pub fn remaining(&self) -> Option<Duration> {
-        self.expires_at.map(|at| at.saturating_duration_since(Instant::now()))
+        self.expires_at
+            .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
     /// Increases by one with every refresh of this manager (0 for the fallback token).
@@ -490,7 +491,11 @@ impl TokenManager {
             return Ok(token);
         }
         let mut state = inner.lock();
-        match state.last_refresh.as_ref().and_then(|last| last.error.clone()) {
+        match state
+            .last_refresh
+            .as_ref()
+            .and_then(|last| last.error.clone())
+        {
             Some(cause) => {
                 let retry = inner.retry_after(&state);
                 inner.fallback_or(&mut state, cause, retry)
@@ -502,7 +507,10 @@ impl TokenManager {
                 }),
                 None => inner.fallback_or(
                     &mut state,
-                    RefreshError::Malformed { status: 0, detail: "token dropped before use" },
+                    RefreshError::Malformed {
+                        status: 0,
+                        detail: "token dropped before use",
+                    },
                     None,
                 ),
             },
@@ -519,7 +527,10 @@ impl TokenManager {
             let mut state = inner.lock();
             let now = Instant::now();
             match &state.phase {
-                Phase::BackingOff { until, cause: RefreshError::Throttled } if now < *until => {
+                Phase::BackingOff {
+                    until,
+                    cause: RefreshError::Throttled,
+                } if now < *until => {
                     return Err(TokenError::Unavailable {
                         cause: RefreshError::Throttled,
                         retry_after: Some(*until - now),
@@ -543,12 +554,28 @@ impl TokenManager {
         inner.wake.notify_one();
         let _ = outcomes.changed().await;
         let state = inner.lock();
-        match state.last_refresh.as_ref().and_then(|last| last.error.clone()) {
-            None => inner.current.load_full().map(|t| (*t).clone()).ok_or(TokenError::Unavailable {
-                cause: RefreshError::Malformed { status: 0, detail: "token dropped before use" },
-                retry_after: None,
+        match state
+            .last_refresh
+            .as_ref()
+            .and_then(|last| last.error.clone())
+        {
+            None => {
+                inner
+                    .current
+                    .load_full()
+                    .map(|t| (*t).clone())
+                    .ok_or(TokenError::Unavailable {
+                        cause: RefreshError::Malformed {
+                            status: 0,
+                            detail: "token dropped before use",
+                        },
+                        retry_after: None,
+                    })
+            }
+            Some(cause) => Err(TokenError::Unavailable {
+                cause,
+                retry_after: inner.retry_after(&state),
             }),
-            Some(cause) => Err(TokenError::Unavailable { cause, retry_after: inner.retry_after(&state) }),
         }
     }
 
@@ -560,7 +587,9 @@ impl TokenManager {
         if rejected.is_fallback() {
             let mut state = inner.lock();
             if !state.fallback_rejected {
-                warn!(message = "[Zoho Token] Static fallback token rejected by Zoho; no longer used");
+                warn!(
+                    message = "[Zoho Token] Static fallback token rejected by Zoho; no longer used"
+                );
             }
             state.fallback_rejected = true;
             inner.set_fallback_active(&mut state, false);
@@ -570,7 +599,9 @@ impl TokenManager {
         let dropped = match current.as_ref() {
             Some(token) if token.generation == rejected.generation => {
                 let previous = inner.current.compare_and_swap(&*current, None);
-                let swapped = previous.as_ref().is_some_and(|p| p.generation == rejected.generation);
+                let swapped = previous
+                    .as_ref()
+                    .is_some_and(|p| p.generation == rejected.generation);
                 if swapped {
                     inner.lock().invalidated = true;
                     metrics::gauge!(telemetry::EXPIRY_TIMESTAMP_SECONDS).set(0.0);
@@ -654,7 +685,9 @@ impl TokenManager {
             _ => (TokenState::Empty, None),
         };
         let fallback = current.is_none() && state.fallback_active;
-        let shown = current.clone().or_else(|| inner.fallback.clone().filter(|_| fallback));
+        let shown = current
+            .clone()
+            .or_else(|| inner.fallback.clone().filter(|_| fallback));
         TokenStatus {
             has_token: shown.is_some(),
             token_preview: shown.as_ref().map(Token::preview),
@@ -684,7 +717,9 @@ impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding this lock cannot leave the state half-written in a way that
         // matters more than stopping token service, so poisoning is ignored.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The cached token if it lives longer than `need`. Lock-free.
@@ -706,7 +741,9 @@ impl Inner {
 
     fn retry_after(&self, state: &State) -> Option<Duration> {
         match &state.phase {
-            Phase::BackingOff { until, .. } => Some(until.saturating_duration_since(Instant::now())),
+            Phase::BackingOff { until, .. } => {
+                Some(until.saturating_duration_since(Instant::now()))
+            }
             _ => None,
         }
     }
@@ -755,12 +792,16 @@ impl Inner {
         let current = self.current.load_full();
 
         if state.forced {
-            if let Phase::BackingOff { until, cause: RefreshError::Throttled } = state.phase {
-                if now < until {
-                    state.forced = false;
-                    self.publish_outcome(state);
-                    return Action::SleepUntil(until);
-                }
+            // Zoho is throttling: a forced attempt would only extend the block.
+            if let Phase::BackingOff {
+                until,
+                cause: RefreshError::Throttled,
+            } = state.phase
+                && now < until
+            {
+                state.forced = false;
+                self.publish_outcome(state);
+                return Action::SleepUntil(until);
             }
             return self.start_attempt(state, now, RefreshReason::Forced);
         }
@@ -776,7 +817,9 @@ impl Inner {
         }
 
         let need = state.min_validity.max(self.config.expiry_skew);
-        let valid = current.as_ref().filter(|t| t.usable_for(now, self.config.expiry_skew));
+        let valid = current
+            .as_ref()
+            .filter(|t| t.usable_for(now, self.config.expiry_skew));
         match valid {
             Some(token) => {
                 let refresh_at = token.refresh_at.unwrap_or(now);
@@ -817,7 +860,10 @@ impl Inner {
                 limit = self.config.budget_limit,
                 retry_in_secs = (next_slot - now).as_secs(),
             );
-            state.phase = Phase::BackingOff { until: next_slot, cause: self.budget_error() };
+            state.phase = Phase::BackingOff {
+                until: next_slot,
+                cause: self.budget_error(),
+            };
             self.publish_outcome(state);
             return Action::SleepUntil(next_slot);
         }
@@ -830,12 +876,24 @@ impl Inner {
     async fn refresh(&self, reason: RefreshReason) {
         let credentials = self.credentials.load_full();
         let epoch = self.lock().credentials_epoch;
-        let span = info_span!("zoho_token.refresh", reason = reason.label(), outcome = tracing::field::Empty);
+        let span = info_span!(
+            "zoho_token.refresh",
+            reason = reason.label(),
+            outcome = tracing::field::Empty
+        );
         let started = Instant::now();
         let result = async {
-            info!(message = "[Zoho Token] Refreshing access token...", reason = reason.label());
-            token_endpoint::refresh(&self.http, &self.token_url, &credentials, self.config.request_timeout)
-                .await
+            info!(
+                message = "[Zoho Token] Refreshing access token...",
+                reason = reason.label()
+            );
+            token_endpoint::refresh(
+                &self.http,
+                &self.token_url,
+                &credentials,
+                self.config.request_timeout,
+            )
+            .await
         }
         .instrument(span.clone())
         .await;
@@ -862,12 +920,23 @@ impl Inner {
         self.publish_outcome(state);
     }
 
-    fn store(&self, state: &mut State, grant: Grant, now: Instant, reason: RefreshReason, span: &tracing::Span) {
+    fn store(
+        &self,
+        state: &mut State,
+        grant: Grant,
+        now: Instant,
+        reason: RefreshReason,
+        span: &tracing::Span,
+    ) {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let lifetime = grant.expires_in;
         let jitter = self.config.refresh_jitter.mul_f64(fastrand::f64());
         let lead = (self.config.refresh_margin + jitter).max(self.config.expiry_skew * 2);
-        let refresh_in = if lifetime > lead * 2 { lifetime - lead } else { lifetime / 2 };
+        let refresh_in = if lifetime > lead * 2 {
+            lifetime - lead
+        } else {
+            lifetime / 2
+        };
         let expires_at_wall = SystemTime::now() + lifetime;
         let token = Token {
             value: grant.access_token,
@@ -884,15 +953,24 @@ impl Inner {
         state.invalidated = false;
         state.transient_failures = 0;
         state.counts.successes += 1;
-        state.last_refresh = Some(LastRefresh { at: SystemTime::now(), reason, error: None });
+        state.last_refresh = Some(LastRefresh {
+            at: SystemTime::now(),
+            reason,
+            error: None,
+        });
         self.set_fallback_active(state, false);
-        let unix = expires_at_wall.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        let unix = expires_at_wall
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
         metrics::gauge!(telemetry::EXPIRY_TIMESTAMP_SECONDS).set(unix.as_secs_f64());
         metrics::gauge!(telemetry::PERMANENT_FAILURE).set(0.0);
         let _entered = span.enter();
         info!(message = "[Zoho Token] ✅ Token refreshed successfully", token = %preview, generation);
         info!(
-            message = format!("[Zoho Token] New token expires in: {} seconds", lifetime.as_secs()),
+            message = format!(
+                "[Zoho Token] New token expires in: {} seconds",
+                lifetime.as_secs()
+            ),
             expires_in_secs = lifetime.as_secs(),
             refresh_in_secs = refresh_in.as_secs(),
         );
@@ -907,8 +985,13 @@ impl Inner {
         span: &tracing::Span,
     ) {
         state.counts.failures += 1;
-        state.last_refresh = Some(LastRefresh { at: SystemTime::now(), reason, error: Some(error.clone()) });
-        metrics::counter!(telemetry::REFRESH_ERRORS_TOTAL, "error" => error.metric_label()).increment(1);
+        state.last_refresh = Some(LastRefresh {
+            at: SystemTime::now(),
+            reason,
+            error: Some(error.clone()),
+        });
+        metrics::counter!(telemetry::REFRESH_ERRORS_TOTAL, "error" => error.metric_label())
+            .increment(1);
         let class = error.class();
         let retry_in = match class {
             FailureClass::Permanent => None,
@@ -923,7 +1006,10 @@ impl Inner {
                 metrics::gauge!(telemetry::PERMANENT_FAILURE).set(1.0);
                 Phase::Permanent(error.clone())
             }
-            Some(delay) => Phase::BackingOff { until: now + delay, cause: error.clone() },
+            Some(delay) => Phase::BackingOff {
+                until: now + delay,
+                cause: error.clone(),
+            },
         };
         let _entered = span.enter();
         let retry_in_secs = retry_in.map(|d| d.as_secs());
@@ -945,17 +1031,23 @@ impl Inner {
         }
     }
 
-    /// Exponential backoff with jitter, capped, and bounded by the current token's remaining
-    /// life so that a retry still happens before it runs out — but never below
-    /// [`MIN_RETRY_DELAY`], so the loop cannot spin as expiry approaches.
+    /// Exponential backoff with jitter, capped, and bounded by half the current token's remaining
+    /// life so that another try happens before it runs out — but never below the initial
+    /// backoff, so attempts do not bunch up (and spend the budget) as expiry approaches.
     fn transient_delay(&self, failures: u32, now: Instant) -> Duration {
         let exponent = failures.saturating_sub(1).min(16);
-        let base = self.config.backoff_initial.saturating_mul(1 << exponent).min(self.config.backoff_max);
+        let base = self
+            .config
+            .backoff_initial
+            .saturating_mul(1 << exponent)
+            .min(self.config.backoff_max);
         let mut delay = base / 2 + (base / 2).mul_f64(fastrand::f64());
-        if let Some(remaining) = self.current.load().as_ref().and_then(|t| t.expires_at) {
-            let left = remaining.saturating_duration_since(now).saturating_sub(self.config.expiry_skew);
+        if let Some(expires_at) = self.current.load().as_ref().and_then(|t| t.expires_at) {
+            let left = expires_at
+                .saturating_duration_since(now)
+                .saturating_sub(self.config.expiry_skew);
             if !left.is_zero() {
-                delay = delay.min(left / 2);
+                delay = delay.min((left / 2).max(self.config.backoff_initial));
             }
         }
         delay.max(MIN_RETRY_DELAY)

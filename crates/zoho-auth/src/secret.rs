@@ -108,7 +108,10 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("client_id", &self.client_id)
             .field("client_secret", &"[redacted]")
-            .field("refresh_token", &preview(self.refresh_token.expose_secret()))
+            .field(
+                "refresh_token",
+                &preview(self.refresh_token.expose_secret()),
+            )
             .finish()
     }
 }

@@ -23,4 +23,5 @@ pub const INVALIDATIONS_TOTAL: &str = "zoho_token_invalidations_total";
 pub const AUTH_RETRIES_TOTAL: &str = "zoho_token_auth_retries_total";
 
 /// Bucket boundaries for [`REFRESH_DURATION_SECONDS`], for exporters that need them.
-pub const REFRESH_DURATION_BUCKETS: &[f64] = &[0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+pub const REFRESH_DURATION_BUCKETS: &[f64] =
+    &[0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];

@@ -54,7 +54,10 @@ pub(crate) async fn refresh(
         let mut response = response;
         while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(RefreshError::Malformed { status, detail: "body too large" });
+                return Err(RefreshError::Malformed {
+                    status,
+                    detail: "body too large",
+                });
             }
             body.extend_from_slice(&chunk);
         }
@@ -87,20 +90,33 @@ pub fn classify(status: u16, body: &[u8]) -> Result<Grant, RefreshError> {
     let Ok(Value::Object(json)) = serde_json::from_slice::<Value>(body) else {
         return Err(classify_non_json(status, body));
     };
-    if let Some(token) = json.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty()) {
-        let expires_in = match (number(json.get("expires_in_sec")), number(json.get("expires_in"))) {
+    if let Some(token) = json
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    {
+        let expires_in = match (
+            number(json.get("expires_in_sec")),
+            number(json.get("expires_in")),
+        ) {
             // Legacy shape: `expires_in_sec` present means `expires_in` is in milliseconds.
             (Some(secs), _) => Duration::from_secs_f64(secs),
             (None, Some(secs)) => Duration::from_secs_f64(secs),
             (None, None) => DEFAULT_TOKEN_LIFETIME,
         };
         if expires_in.is_zero() {
-            return Err(RefreshError::Malformed { status, detail: "non-positive expires_in" });
+            return Err(RefreshError::Malformed {
+                status,
+                detail: "non-positive expires_in",
+            });
         }
         return Ok(Grant {
             access_token: AccessToken::new(token),
             expires_in,
-            api_domain: json.get("api_domain").and_then(Value::as_str).map(str::to_owned),
+            api_domain: json
+                .get("api_domain")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         });
     }
     if status == 429 {
@@ -110,7 +126,10 @@ pub fn classify(status: u16, body: &[u8]) -> Result<Grant, RefreshError> {
         return Err(if status >= 500 {
             RefreshError::ServerError { status }
         } else {
-            RefreshError::Malformed { status, detail: "no access_token and no error" }
+            RefreshError::Malformed {
+                status,
+                detail: "no access_token and no error",
+            }
         });
     };
     let code = error.as_str().unwrap_or("");
@@ -127,7 +146,9 @@ pub fn classify(status: u16, body: &[u8]) -> Result<Grant, RefreshError> {
             Err(RefreshError::Throttled)
         }
         _ if status >= 500 => Err(RefreshError::ServerError { status }),
-        _ => Err(RefreshError::Rejected { code: sanitize_code(code) }),
+        _ => Err(RefreshError::Rejected {
+            code: sanitize_code(code),
+        }),
     }
 }
 
@@ -142,7 +163,10 @@ fn classify_non_json(status: u16, body: &[u8]) -> RefreshError {
     } else if status >= 500 {
         RefreshError::ServerError { status }
     } else {
-        RefreshError::Malformed { status, detail: "body is not a JSON object" }
+        RefreshError::Malformed {
+            status,
+            detail: "body is not a JSON object",
+        }
     }
 }
 
@@ -153,7 +177,7 @@ fn number(value: Option<&Value>) -> Option<f64> {
         Value::String(s) => s.trim().parse().ok()?,
         _ => return None,
     };
-    (n.is_finite() && n >= 0.0 && n < 1e12).then_some(n)
+    (0.0..1e12).contains(&n).then_some(n)
 }
 
 /// Keeps an unknown error code printable and short: it ends up in logs and status responses.
@@ -177,29 +201,124 @@ mod tests {
     fn classifies_every_documented_response() {
         use RefreshError::*;
         let hour = Ok(Duration::from_secs(3600));
-        check(200, r#"{"access_token":"1000.a.b","api_domain":"https://www.zohoapis.com","token_type":"Bearer","expires_in":3600}"#, hour.clone());
-        check(200, r#"{"access_token":"1000.a.b","expires_in":3600,"scope":"Desk.tickets.ALL"}"#, hour.clone());
-        check(200, r#"{"access_token":"1000.a.b","expires_in_sec":3600,"expires_in":3600000}"#, hour.clone());
-        check(200, r#"{"access_token":"1000.a.b","expires_in":"3600"}"#, hour.clone());
+        check(
+            200,
+            r#"{"access_token":"1000.a.b","api_domain":"https://www.zohoapis.com","token_type":"Bearer","expires_in":3600}"#,
+            hour.clone(),
+        );
+        check(
+            200,
+            r#"{"access_token":"1000.a.b","expires_in":3600,"scope":"Desk.tickets.ALL"}"#,
+            hour.clone(),
+        );
+        check(
+            200,
+            r#"{"access_token":"1000.a.b","expires_in_sec":3600,"expires_in":3600000}"#,
+            hour.clone(),
+        );
+        check(
+            200,
+            r#"{"access_token":"1000.a.b","expires_in":"3600"}"#,
+            hour.clone(),
+        );
         check(200, r#"{"access_token":"1000.a.b"}"#, hour);
-        check(200, r#"{"access_token":"1000.a.b","expires_in":0}"#, Err(Malformed { status: 200, detail: "non-positive expires_in" }));
+        check(
+            200,
+            r#"{"access_token":"1000.a.b","expires_in":0}"#,
+            Err(Malformed {
+                status: 200,
+                detail: "non-positive expires_in",
+            }),
+        );
         check(200, r#"{"error":"invalid_code"}"#, Err(RevokedRefreshToken));
         check(400, r#"{"error":"invalid_code"}"#, Err(RevokedRefreshToken));
         check(200, r#"{"error":"invalid_client"}"#, Err(InvalidClient));
-        check(200, r#"{"error":"invalid_client_secret"}"#, Err(InvalidClientSecret));
-        check(200, r#"{"error_description":"You have made too many requests continuously. Please try again after some time.","error":"Access Denied","status":"failure"}"#, Err(Throttled));
-        check(400, r#"{"error_description":"You have made too many requests continuously. Please try again after some time.","error":"Access Denied","status":"failure"}"#, Err(Throttled));
-        check(200, r#"{"error_description":"Token creation throttle limit reached. Please reuse the valid tokens you currently have.","error":"Access Denied"}"#, Err(Throttled));
-        check(400, r#"{"error_description":"Sie haben zu viele Anfragen gestellt.","error":"Zugriff verweigert","status":"failure"}"#, Err(Throttled));
-        check(200, "<html><body>Access Denied: Maximum request limit reached for your account...</body></html>", Err(Throttled));
+        check(
+            200,
+            r#"{"error":"invalid_client_secret"}"#,
+            Err(InvalidClientSecret),
+        );
+        check(
+            200,
+            r#"{"error_description":"You have made too many requests continuously. Please try again after some time.","error":"Access Denied","status":"failure"}"#,
+            Err(Throttled),
+        );
+        check(
+            400,
+            r#"{"error_description":"You have made too many requests continuously. Please try again after some time.","error":"Access Denied","status":"failure"}"#,
+            Err(Throttled),
+        );
+        check(
+            200,
+            r#"{"error_description":"Token creation throttle limit reached. Please reuse the valid tokens you currently have.","error":"Access Denied"}"#,
+            Err(Throttled),
+        );
+        check(
+            400,
+            r#"{"error_description":"Sie haben zu viele Anfragen gestellt.","error":"Zugriff verweigert","status":"failure"}"#,
+            Err(Throttled),
+        );
+        check(
+            200,
+            "<html><body>Access Denied: Maximum request limit reached for your account...</body></html>",
+            Err(Throttled),
+        );
         check(429, "", Err(Throttled));
-        check(200, r#"{"status":"ok"}"#, Err(Malformed { status: 200, detail: "no access_token and no error" }));
-        check(200, r#"{"access_token":""}"#, Err(Malformed { status: 200, detail: "no access_token and no error" }));
-        check(200, "[]", Err(Malformed { status: 200, detail: "body is not a JSON object" }));
-        check(200, "", Err(Malformed { status: 200, detail: "body is not a JSON object" }));
-        check(502, "<html><head><title>502 Bad Gateway</title></head></html>", Err(ServerError { status: 502 }));
-        check(503, r#"{"message":"down"}"#, Err(ServerError { status: 503 }));
-        check(200, r#"{"error":"unsupported_grant_type"}"#, Err(Rejected { code: "unsupported_grant_type".into() }));
-        check(200, r#"{"error":"bad\n\u0000code"}"#, Err(Rejected { code: "badcode".into() }));
+        check(
+            200,
+            r#"{"status":"ok"}"#,
+            Err(Malformed {
+                status: 200,
+                detail: "no access_token and no error",
+            }),
+        );
+        check(
+            200,
+            r#"{"access_token":""}"#,
+            Err(Malformed {
+                status: 200,
+                detail: "no access_token and no error",
+            }),
+        );
+        check(
+            200,
+            "[]",
+            Err(Malformed {
+                status: 200,
+                detail: "body is not a JSON object",
+            }),
+        );
+        check(
+            200,
+            "",
+            Err(Malformed {
+                status: 200,
+                detail: "body is not a JSON object",
+            }),
+        );
+        check(
+            502,
+            "<html><head><title>502 Bad Gateway</title></head></html>",
+            Err(ServerError { status: 502 }),
+        );
+        check(
+            503,
+            r#"{"message":"down"}"#,
+            Err(ServerError { status: 503 }),
+        );
+        check(
+            200,
+            r#"{"error":"unsupported_grant_type"}"#,
+            Err(Rejected {
+                code: "unsupported_grant_type".into(),
+            }),
+        );
+        check(
+            200,
+            r#"{"error":"bad\n\u0000code"}"#,
+            Err(Rejected {
+                code: "badcode".into(),
+            }),
+        );
     }
 }

@@ -180,7 +180,10 @@ pub(crate) enum Body {
 
 impl Reply {
     fn json(status: u16, value: serde_json::Value) -> Self {
-        Reply { status, body: Body::Json(value) }
+        Reply {
+            status,
+            body: Body::Json(value),
+        }
     }
 
     fn oauth_error(code: &str) -> Self {
@@ -207,7 +210,11 @@ pub(crate) struct Accounts {
 
 impl Accounts {
     pub(crate) fn new(config: AccountsConfig) -> Self {
-        let mut accounts = Accounts { config, refresh: HashMap::new(), access: HashMap::new() };
+        let mut accounts = Accounts {
+            config,
+            refresh: HashMap::new(),
+            access: HashMap::new(),
+        };
         for grant in accounts.config.grants.clone() {
             accounts.add_grant(grant);
         }
@@ -251,14 +258,24 @@ impl Accounts {
     ) -> (Reply, TokenOutcome) {
         let param = |name: &str| params.get(name).map(String::as_str).unwrap_or("");
         if param("grant_type") != "refresh_token" {
-            return (Reply::oauth_error("unsupported_grant_type"), TokenOutcome::Rejected);
+            return (
+                Reply::oauth_error("unsupported_grant_type"),
+                TokenOutcome::Rejected,
+            );
         }
-        let Some(client) = self.config.clients.iter().find(|c| c.client_id == param("client_id"))
+        let Some(client) = self
+            .config
+            .clients
+            .iter()
+            .find(|c| c.client_id == param("client_id"))
         else {
             return (Reply::oauth_error("invalid_client"), TokenOutcome::Rejected);
         };
         if client.client_secret != param("client_secret") {
-            return (Reply::oauth_error("invalid_client_secret"), TokenOutcome::Rejected);
+            return (
+                Reply::oauth_error("invalid_client_secret"),
+                TokenOutcome::Rejected,
+            );
         }
         let client_id = client.client_id.clone();
         let window = self.config.refresh_window;
@@ -270,25 +287,36 @@ impl Accounts {
             return (Reply::oauth_error("invalid_code"), TokenOutcome::Rejected);
         };
 
-        while record.mints.front().is_some_and(|t| now.saturating_sub(*t) >= window) {
+        while record
+            .mints
+            .front()
+            .is_some_and(|t| now.saturating_sub(*t) >= window)
+        {
             record.mints.pop_front();
         }
         let blocked = record.blocked_until.is_some_and(|until| now < until);
         if blocked || record.mints.len() >= self.config.refresh_limit {
             record.blocked_until = Some(now + window);
-            return (throttle_reply(self.config.throttle_style), TokenOutcome::Throttled);
+            return (
+                throttle_reply(self.config.throttle_style),
+                TokenOutcome::Throttled,
+            );
         }
         record.blocked_until = None;
         record.mints.push_back(now);
 
+        // Expired tokens no longer count against the cap.
+        let access = &self.access;
+        record
+            .live
+            .retain(|t| access.get(t).is_some_and(|a| a.expires_at > now));
         let token = new_access_token();
         record.live.push_back(token.clone());
-        if record.live.len() > self.config.live_token_cap {
-            if let Some(oldest) = record.live.pop_front() {
-                if let Some(old) = self.access.get_mut(&oldest) {
-                    old.state = AccessState::Evicted;
-                }
-            }
+        if record.live.len() > self.config.live_token_cap
+            && let Some(oldest) = record.live.pop_front()
+            && let Some(old) = self.access.get_mut(&oldest)
+        {
+            old.state = AccessState::Evicted;
         }
         let scopes = record.grant.scopes.clone();
         self.access.insert(
@@ -331,7 +359,10 @@ impl Accounts {
                 }
                 Reply::json(200, json!({ "status": "success" }))
             }
-            None => Reply::json(400, json!({ "status": "failure", "error": "invalid_token" })),
+            None => Reply::json(
+                400,
+                json!({ "status": "failure", "error": "invalid_token" }),
+            ),
         }
     }
 
@@ -351,15 +382,18 @@ impl Accounts {
         }
     }
 
-    /// Access tokens minted from `refresh_token` that are neither evicted nor revoked (expired ones
-    /// included: Zoho counts them until they age out).
+    /// Access tokens minted from `refresh_token` that count against the live-token cap: neither
+    /// evicted nor revoked, and unexpired as of the latest mint.
     pub(crate) fn live_tokens(&self, refresh_token: &str) -> usize {
         self.refresh.get(refresh_token).map_or(0, |r| r.live.len())
     }
 
     /// Access tokens evicted by the live-token cap so far.
     pub(crate) fn evicted_tokens(&self) -> usize {
-        self.access.values().filter(|a| a.state == AccessState::Evicted).count()
+        self.access
+            .values()
+            .filter(|a| a.state == AccessState::Evicted)
+            .count()
     }
 }
 
@@ -402,7 +436,9 @@ pub(crate) fn throttle_reply(style: ThrottleStyle) -> Reply {
 /// `1000.<32 hex>.<32 hex>`, the shape of a Zoho access token.
 fn new_access_token() -> String {
     let hex = |n: usize| -> String {
-        (0..n).map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0')).collect()
+        (0..n)
+            .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'))
+            .collect()
     };
     format!("1000.{}.{}", hex(32), hex(32))
 }
@@ -424,7 +460,11 @@ mod tests {
     }
 
     fn default_params() -> HashMap<String, String> {
-        refresh_params(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN)
+        refresh_params(
+            DEFAULT_CLIENT_ID,
+            DEFAULT_CLIENT_SECRET,
+            DEFAULT_REFRESH_TOKEN,
+        )
     }
 
     fn access_token(reply: &Reply) -> String {
@@ -438,12 +478,18 @@ mod tests {
     fn credential_errors_are_http_200_with_the_zoho_codes() {
         let mut accounts = Accounts::new(AccountsConfig::default());
         let cases = [
-            (refresh_params("nope", DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN), "invalid_client"),
+            (
+                refresh_params("nope", DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN),
+                "invalid_client",
+            ),
             (
                 refresh_params(DEFAULT_CLIENT_ID, "wrong", DEFAULT_REFRESH_TOKEN),
                 "invalid_client_secret",
             ),
-            (refresh_params(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, "1000.x.y"), "invalid_code"),
+            (
+                refresh_params(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, "1000.x.y"),
+                "invalid_code",
+            ),
         ];
         for (params, code) in cases {
             let (reply, outcome) = accounts.token(&params, Duration::ZERO);
@@ -474,14 +520,26 @@ mod tests {
 
     #[test]
     fn minting_past_the_live_cap_silently_evicts_the_oldest() {
-        let config = AccountsConfig { live_token_cap: 2, ..AccountsConfig::default() };
+        let config = AccountsConfig {
+            live_token_cap: 2,
+            ..AccountsConfig::default()
+        };
         let mut accounts = Accounts::new(config);
         let first = access_token(&accounts.token(&default_params(), Duration::ZERO).0);
         let second = access_token(&accounts.token(&default_params(), Duration::ZERO).0);
         let third = access_token(&accounts.token(&default_params(), Duration::ZERO).0);
-        assert_eq!(accounts.introspect(&first, Duration::ZERO), TokenStatus::Evicted);
-        assert!(matches!(accounts.introspect(&second, Duration::ZERO), TokenStatus::Valid { .. }));
-        assert!(matches!(accounts.introspect(&third, Duration::ZERO), TokenStatus::Valid { .. }));
+        assert_eq!(
+            accounts.introspect(&first, Duration::ZERO),
+            TokenStatus::Evicted
+        );
+        assert!(matches!(
+            accounts.introspect(&second, Duration::ZERO),
+            TokenStatus::Valid { .. }
+        ));
+        assert!(matches!(
+            accounts.introspect(&third, Duration::ZERO),
+            TokenStatus::Valid { .. }
+        ));
         assert_eq!(accounts.live_tokens(DEFAULT_REFRESH_TOKEN), 2);
         assert_eq!(accounts.evicted_tokens(), 1);
     }
@@ -494,22 +552,36 @@ mod tests {
             accounts.introspect(&token, Duration::from_secs(3599)),
             TokenStatus::Valid { expires_in, .. } if expires_in == Duration::from_secs(1)
         ));
-        assert_eq!(accounts.introspect(&token, Duration::from_secs(3600)), TokenStatus::Expired);
+        assert_eq!(
+            accounts.introspect(&token, Duration::from_secs(3600)),
+            TokenStatus::Expired
+        );
         let fresh = access_token(&accounts.token(&default_params(), Duration::ZERO).0);
         assert_eq!(accounts.revoke(DEFAULT_REFRESH_TOKEN).status, 200);
-        assert_eq!(accounts.introspect(&fresh, Duration::ZERO), TokenStatus::Revoked);
+        assert_eq!(
+            accounts.introspect(&fresh, Duration::ZERO),
+            TokenStatus::Revoked
+        );
         assert_eq!(accounts.revoke(DEFAULT_REFRESH_TOKEN).status, 400);
         let (reply, _) = accounts.token(&default_params(), Duration::ZERO);
         assert_eq!(reply, Reply::json(200, json!({ "error": "invalid_code" })));
-        assert_eq!(accounts.introspect("1000.never.issued", Duration::ZERO), TokenStatus::Unknown);
+        assert_eq!(
+            accounts.introspect("1000.never.issued", Duration::ZERO),
+            TokenStatus::Unknown
+        );
     }
 
     #[test]
     fn legacy_shape_reports_milliseconds_beside_seconds() {
-        let config = AccountsConfig { legacy_expiry_shape: true, ..AccountsConfig::default() };
+        let config = AccountsConfig {
+            legacy_expiry_shape: true,
+            ..AccountsConfig::default()
+        };
         let mut accounts = Accounts::new(config);
         let (reply, _) = accounts.token(&default_params(), Duration::ZERO);
-        let Body::Json(body) = reply.body else { panic!("json expected") };
+        let Body::Json(body) = reply.body else {
+            panic!("json expected")
+        };
         assert_eq!(body["expires_in_sec"], 3600);
         assert_eq!(body["expires_in"], 3_600_000);
     }

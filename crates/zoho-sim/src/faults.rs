@@ -67,7 +67,9 @@ pub enum Fault {
 impl Fault {
     /// Added latency, as a [`Duration`].
     pub fn latency(by: Duration) -> Self {
-        Fault::Latency { millis: by.as_millis() as u64 }
+        Fault::Latency {
+            millis: by.as_millis() as u64,
+        }
     }
 }
 
@@ -97,7 +99,11 @@ pub(crate) struct FaultPlan {
 impl FaultPlan {
     pub(crate) fn push(&mut self, route: Route, fault: Fault, times: Times) {
         if times != Times::Next(0) {
-            self.rules.push_back(Rule { route, fault, times });
+            self.rules.push_back(Rule {
+                route,
+                fault,
+                times,
+            });
         }
     }
 
@@ -133,7 +139,10 @@ mod tests {
         plan.push(Route::Token, Fault::Drop, Times::Next(2));
         plan.push(Route::Any, Fault::Status { status: 503 }, Times::Always);
         assert_eq!(plan.take(Route::Token), Some(Fault::Drop));
-        assert_eq!(plan.take(Route::Revoke), Some(Fault::Status { status: 503 }));
+        assert_eq!(
+            plan.take(Route::Revoke),
+            Some(Fault::Status { status: 503 })
+        );
         assert_eq!(plan.take(Route::Token), Some(Fault::Drop));
         assert_eq!(plan.take(Route::Token), Some(Fault::Status { status: 503 }));
         plan.clear();
@@ -142,7 +151,9 @@ mod tests {
 
     #[test]
     fn faults_round_trip_as_json() {
-        let fault = Fault::Throttle { style: ThrottleStyle::Html };
+        let fault = Fault::Throttle {
+            style: ThrottleStyle::Html,
+        };
         let json = serde_json::to_string(&fault).unwrap();
         assert_eq!(json, r#"{"kind":"throttle","style":"html"}"#);
         assert_eq!(serde_json::from_str::<Fault>(&json).unwrap(), fault);

@@ -67,7 +67,9 @@ impl ZohoSim {
             faults: Mutex::new(faults::FaultPlan::default()),
             stats: Mutex::new(SimStats::default()),
         });
-        let bind = config.bind.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let bind = config
+            .bind
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
         let listener = tokio::net::TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(server::serve(listener, server::router(shared.clone())));
@@ -123,7 +125,11 @@ impl SimHandle {
 
     /// Plans `fault` for requests to `route`.
     pub fn inject(&self, route: Route, fault: Fault, times: Times) {
-        self.shared.faults.lock().expect("faults lock").push(route, fault, times);
+        self.shared
+            .faults
+            .lock()
+            .expect("faults lock")
+            .push(route, fault, times);
     }
 
     /// Removes every planned fault.
@@ -149,47 +155,86 @@ impl SimHandle {
     /// What the emulator knows about `access_token` at this instant.
     pub fn introspect(&self, access_token: &str) -> TokenStatus {
         let now = self.shared.clock.now();
-        self.shared.accounts.lock().expect("accounts lock").introspect(access_token, now)
+        self.shared
+            .accounts
+            .lock()
+            .expect("accounts lock")
+            .introspect(access_token, now)
     }
 
     /// Revokes a refresh token and every access token minted from it, as `POST …/revoke` does.
     /// Returns whether the token was known and live.
     pub fn revoke_refresh_token(&self, refresh_token: &str) -> bool {
-        self.shared.accounts.lock().expect("accounts lock").revoke(refresh_token).status == 200
+        self.shared
+            .accounts
+            .lock()
+            .expect("accounts lock")
+            .revoke(refresh_token)
+            .status
+            == 200
     }
 
     /// Registers another refresh token.
     pub fn add_grant(&self, grant: RefreshGrant) {
-        self.shared.accounts.lock().expect("accounts lock").add_grant(grant);
+        self.shared
+            .accounts
+            .lock()
+            .expect("accounts lock")
+            .add_grant(grant);
     }
 
     /// Lifetime of tokens minted from now on.
     pub fn set_token_lifetime(&self, lifetime: Duration) {
-        self.shared.accounts.lock().expect("accounts lock").set_token_lifetime(lifetime);
+        self.shared
+            .accounts
+            .lock()
+            .expect("accounts lock")
+            .set_token_lifetime(lifetime);
     }
 
     /// Whether successful refreshes use the legacy `expires_in_sec` + milliseconds shape.
     pub fn set_legacy_expiry_shape(&self, legacy: bool) {
-        self.shared.accounts.lock().expect("accounts lock").set_legacy_expiry_shape(legacy);
+        self.shared
+            .accounts
+            .lock()
+            .expect("accounts lock")
+            .set_legacy_expiry_shape(legacy);
     }
 
     /// How throttled refreshes are answered from now on.
     pub fn set_throttle_style(&self, style: ThrottleStyle) {
-        self.shared.accounts.lock().expect("accounts lock").set_throttle_style(style);
+        self.shared
+            .accounts
+            .lock()
+            .expect("accounts lock")
+            .set_throttle_style(style);
     }
 
     /// Live (not evicted, not revoked) access tokens minted from `refresh_token`.
     pub fn live_tokens(&self, refresh_token: &str) -> usize {
-        self.shared.accounts.lock().expect("accounts lock").live_tokens(refresh_token)
+        self.shared
+            .accounts
+            .lock()
+            .expect("accounts lock")
+            .live_tokens(refresh_token)
     }
 
     /// Access tokens evicted so far by the live-token cap.
     pub fn evicted_tokens(&self) -> usize {
-        self.shared.accounts.lock().expect("accounts lock").evicted_tokens()
+        self.shared
+            .accounts
+            .lock()
+            .expect("accounts lock")
+            .evicted_tokens()
     }
 
     /// The live-token cap in force.
     pub fn live_token_cap(&self) -> usize {
-        self.shared.accounts.lock().expect("accounts lock").config().live_token_cap
+        self.shared
+            .accounts
+            .lock()
+            .expect("accounts lock")
+            .config()
+            .live_token_cap
     }
 }

@@ -40,14 +40,20 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 /// Accepts connections until the task is aborted.
 pub(crate) async fn serve(listener: TcpListener, router: Router) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let kill = Arc::new(Notify::new());
         let router = router.clone();
         let conn_kill = kill.clone();
         let service = tower::service_fn(move |mut request: Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(ConnectionKill(conn_kill.clone()));
+            request
+                .extensions_mut()
+                .insert(ConnectionKill(conn_kill.clone()));
             let router = router.clone();
-            async move { Ok::<_, Infallible>(router.oneshot(request.map(Body::new)).await.into_response()) }
+            async move {
+                Ok::<_, Infallible>(router.oneshot(request.map(Body::new)).await.into_response())
+            }
         });
         tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
@@ -63,7 +69,11 @@ pub(crate) async fn serve(listener: TcpListener, router: Router) {
 
 /// Counts the request and applies any fault planned for `route`. `Some` means the fault decided
 /// the answer; `None` means answer normally.
-async fn apply_fault(shared: &Shared, route: Route, kill: Option<&ConnectionKill>) -> Option<Response> {
+async fn apply_fault(
+    shared: &Shared,
+    route: Route,
+    kill: Option<&ConnectionKill>,
+) -> Option<Response> {
     let fault = shared.faults.lock().expect("faults lock").take(route)?;
     shared.stats.lock().expect("stats lock").faults_injected += 1;
     match fault {
@@ -108,7 +118,11 @@ impl<'a> Counted<'a> {
         stats.requests += 1;
         stats.in_flight += 1;
         drop(stats);
-        Counted { shared, route, status: 0 }
+        Counted {
+            shared,
+            route,
+            status: 0,
+        }
     }
 
     fn finish(mut self, response: Response) -> Response {
@@ -138,7 +152,11 @@ async fn token(State(shared): State<Arc<Shared>>, request: Request) -> Response 
     };
     let (reply, outcome) = {
         let now = shared.clock.now();
-        shared.accounts.lock().expect("accounts lock").token(&params, now)
+        shared
+            .accounts
+            .lock()
+            .expect("accounts lock")
+            .token(&params, now)
     };
     {
         let mut stats = shared.stats.lock().expect("stats lock");
@@ -169,7 +187,8 @@ async fn revoke(State(shared): State<Arc<Shared>>, request: Request) -> Response
 /// OAuth parameters from the query string, a urlencoded body or a multipart body; Zoho accepts
 /// all three (spec §1). Body values win over query values.
 async fn oauth_params(request: Request) -> Result<HashMap<String, String>, Response> {
-    let bad = |what: &str| (StatusCode::BAD_REQUEST, format!("bad request: {what}")).into_response();
+    let bad =
+        |what: &str| (StatusCode::BAD_REQUEST, format!("bad request: {what}")).into_response();
     let mut params: HashMap<String, String> = Query::try_from_uri(request.uri())
         .map(|Query(q)| q)
         .map_err(|_| bad("query string"))?;
@@ -180,16 +199,22 @@ async fn oauth_params(request: Request) -> Result<HashMap<String, String>, Respo
         .unwrap_or("")
         .to_ascii_lowercase();
     if content_type.starts_with("multipart/form-data") {
-        let mut multipart =
-            Multipart::from_request(request, &()).await.map_err(|_| bad("multipart body"))?;
-        while let Some(field) = multipart.next_field().await.map_err(|_| bad("multipart field"))? {
+        let mut multipart = Multipart::from_request(request, &())
+            .await
+            .map_err(|_| bad("multipart body"))?;
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|_| bad("multipart field"))?
+        {
             let name = field.name().unwrap_or_default().to_owned();
             let value = field.text().await.map_err(|_| bad("multipart field"))?;
             params.insert(name, value);
         }
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
-        let Form(body): Form<HashMap<String, String>> =
-            Form::from_request(request, &()).await.map_err(|_| bad("urlencoded body"))?;
+        let Form(body): Form<HashMap<String, String>> = Form::from_request(request, &())
+            .await
+            .map_err(|_| bad("urlencoded body"))?;
         params.extend(body);
     }
     Ok(params)
@@ -199,9 +224,12 @@ fn reply_response(reply: &Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match &reply.body {
         accounts::Body::Json(value) => (status, axum::Json(value.clone())).into_response(),
-        accounts::Body::Html(html) => {
-            (status, [(header::CONTENT_TYPE, "text/html; charset=UTF-8")], html.clone()).into_response()
-        }
+        accounts::Body::Html(html) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
+            html.clone(),
+        )
+            .into_response(),
     }
 }
 
@@ -214,7 +242,10 @@ struct Advance {
     seconds: u64,
 }
 
-async fn control_advance(State(shared): State<Arc<Shared>>, axum::Json(body): axum::Json<Advance>) -> StatusCode {
+async fn control_advance(
+    State(shared): State<Arc<Shared>>,
+    axum::Json(body): axum::Json<Advance>,
+) -> StatusCode {
     shared.clock.advance(Duration::from_secs(body.seconds));
     StatusCode::NO_CONTENT
 }
@@ -226,8 +257,15 @@ struct Inject {
     times: crate::Times,
 }
 
-async fn control_inject(State(shared): State<Arc<Shared>>, axum::Json(body): axum::Json<Inject>) -> StatusCode {
-    shared.faults.lock().expect("faults lock").push(body.route, body.fault, body.times);
+async fn control_inject(
+    State(shared): State<Arc<Shared>>,
+    axum::Json(body): axum::Json<Inject>,
+) -> StatusCode {
+    shared
+        .faults
+        .lock()
+        .expect("faults lock")
+        .push(body.route, body.fault, body.times);
     StatusCode::NO_CONTENT
 }
 

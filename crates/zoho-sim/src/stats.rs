@@ -28,10 +28,19 @@ pub struct SimStats {
 impl SimStats {
     /// Requests to `route` (e.g. `"token"`) answered with `status`.
     pub fn count(&self, route: &str, status: u16) -> u64 {
-        self.by_route_status.get(route).and_then(|m| m.get(&status)).copied().unwrap_or(0)
+        self.by_route_status
+            .get(route)
+            .and_then(|m| m.get(&status))
+            .copied()
+            .unwrap_or(0)
     }
 
     pub(crate) fn record(&mut self, route: &str, status: u16) {
-        *self.by_route_status.entry(route.to_owned()).or_default().entry(status).or_default() += 1;
+        *self
+            .by_route_status
+            .entry(route.to_owned())
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
     }
 }

@@ -54,7 +54,10 @@ async fn main() -> std::io::Result<()> {
     };
     let sim = ZohoSim::start(config).await?;
     println!("zoho-sim listening on {}", sim.base_url());
-    println!("  token endpoint:  POST {}/oauth/v2/token", sim.accounts_url());
+    println!(
+        "  token endpoint:  POST {}/oauth/v2/token",
+        sim.accounts_url()
+    );
     println!("  client id:       {}", zoho_sim::DEFAULT_CLIENT_ID);
     println!("  client secret:   (seeded; see zoho_sim::DEFAULT_CLIENT_SECRET)");
     println!("  counters:        GET {}/_sim/stats", sim.base_url());

@@ -1,0 +1,165 @@
+//! The scenario harness: the emulator on a real loopback socket, a token manager pointed at it,
+//! and a frozen tokio clock that only the test moves.
+
+#![allow(dead_code)] // each test binary uses its own subset of the harness
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use zoho_auth::{AccessToken, Credentials, TokenManager, TokenState, ZohoEndpoints};
+use zoho_sim::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, SimConfig, SimHandle, ZohoSim,
+};
+
+pub const SECOND: Duration = Duration::from_secs(1);
+pub const MINUTE: Duration = Duration::from_secs(60);
+pub const HOUR: Duration = Duration::from_secs(3600);
+
+/// Real time a scenario may take before the watchdog ends the test process (a hang must fail CI,
+/// not stall it).
+const WATCHDOG: Duration = Duration::from_secs(300);
+
+/// Keeps tokio's paused clock from auto-advancing while the test runs.
+///
+/// With a paused clock tokio jumps to the next timer whenever every task waits — including while
+/// a request is on a real socket, which would fire request timeouts at once. A `spawn_blocking`
+/// task in flight inhibits that, so virtual time moves only when the test calls
+/// [`FrozenClock::advance`]. The blocking task doubles as a watchdog.
+pub struct FrozenClock {
+    release: std::sync::mpsc::Sender<()>,
+}
+
+impl FrozenClock {
+    pub fn new() -> Self {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        tokio::task::spawn_blocking(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = released.recv_timeout(WATCHDOG)
+            {
+                eprintln!("scenario watchdog: a test ran for {WATCHDOG:?} of real time; aborting");
+                std::process::exit(101);
+            }
+        });
+        FrozenClock { release }
+    }
+
+    /// Moves virtual time forward one second at a time, letting due timers fire at each step.
+    pub async fn advance(&self, by: Duration) {
+        let mut left = by;
+        while !left.is_zero() {
+            let step = left.min(SECOND);
+            tokio::time::advance(step).await;
+            left -= step;
+        }
+    }
+}
+
+impl Drop for FrozenClock {
+    fn drop(&mut self) {
+        let _ = self.release.send(());
+    }
+}
+
+pub struct Harness {
+    pub sim: Arc<SimHandle>,
+    pub manager: TokenManager,
+    pub clock: FrozenClock,
+}
+
+pub fn credentials(refresh_token: &str) -> Credentials {
+    Credentials::new(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, refresh_token)
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        Self::custom(None, None, None).await
+    }
+
+    pub async fn with_fallback(fallback: Option<&str>) -> Self {
+        Self::custom(None, None, fallback).await
+    }
+
+    pub async fn custom(
+        client_id: Option<&str>,
+        client_secret: Option<&str>,
+        fallback: Option<&str>,
+    ) -> Self {
+        let clock = FrozenClock::new();
+        let sim = Arc::new(
+            ZohoSim::start(SimConfig::default())
+                .await
+                .expect("emulator starts"),
+        );
+        let endpoints =
+            ZohoEndpoints::custom(&sim.accounts_url(), &format!("{}/api/v1", sim.base_url()))
+                .expect("urls");
+        let credentials = Credentials::new(
+            client_id.unwrap_or(DEFAULT_CLIENT_ID),
+            client_secret.unwrap_or(DEFAULT_CLIENT_SECRET),
+            DEFAULT_REFRESH_TOKEN,
+        );
+        let manager = TokenManager::builder(credentials, endpoints)
+            .fallback_token(fallback.map(AccessToken::new))
+            .build();
+        Harness {
+            sim,
+            manager,
+            clock,
+        }
+    }
+
+    /// Moves time forward a second at a time; after each step, waits (in real time) until the
+    /// manager and the emulator are idle, so a refresh due at a step happens at that step.
+    pub async fn advance(&self, by: Duration) {
+        let mut left = by;
+        while !left.is_zero() {
+            let step = left.min(SECOND);
+            tokio::time::advance(step).await;
+            self.settle().await;
+            left -= step;
+        }
+    }
+
+    async fn settle(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut idle_checks = 0;
+        while idle_checks < 5 {
+            tokio::task::yield_now().await;
+            let busy =
+                self.sim.in_flight() > 0 || self.manager.status().state == TokenState::Refreshing;
+            idle_checks = if busy { 0 } else { idle_checks + 1 };
+            assert!(
+                std::time::Instant::now() < deadline,
+                "manager or emulator did not settle"
+            );
+        }
+    }
+
+    /// One line per scenario with what reached the emulator, for the issue note.
+    pub fn report(&self, scenario: &str) {
+        let stats = self.sim.stats();
+        println!(
+            "SCENARIO {scenario}: {} token endpoint calls ({} minted, {} throttled, {} rejected)",
+            stats.token_requests, stats.tokens_minted, stats.token_throttled, stats.token_rejected
+        );
+    }
+}
+
+/// Spends Zoho's refresh window for the seeded refresh token, as another process would.
+pub async fn exhaust_zoho_window(sim: &SimHandle) {
+    let http = reqwest::Client::new();
+    for _ in 0..10 {
+        let response = http
+            .post(format!("{}/oauth/v2/token", sim.accounts_url()))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", DEFAULT_CLIENT_ID),
+                ("client_secret", DEFAULT_CLIENT_SECRET),
+                ("refresh_token", DEFAULT_REFRESH_TOKEN),
+            ])
+            .send()
+            .await
+            .expect("emulator answers");
+        assert!(response.status().is_success());
+    }
+    assert_eq!(sim.stats().tokens_minted, 10);
+}
