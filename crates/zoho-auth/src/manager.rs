@@ -57,6 +57,11 @@ impl Token {
         self.value.expose_secret()
     }
 
+    /// The token itself (what [`TokenManager::invalidate`] takes back after a 401).
+    pub fn access_token(&self) -> &AccessToken {
+        &self.value
+    }
+
     /// `Zoho-oauthtoken <token>`.
     pub fn authorization(&self) -> String {
         self.value.authorization()
@@ -582,9 +587,13 @@ impl TokenManager {
     /// Reports that Zoho rejected `rejected` (a 401). Drops it only if it is still the current
     /// token — never a newer one — and returns whether it was dropped. The next
     /// [`token`](Self::token) call then refreshes. A rejected fallback token is not used again.
-    pub fn invalidate(&self, rejected: &Token) -> bool {
+    pub fn invalidate(&self, rejected: &AccessToken) -> bool {
         let inner = &self.inner;
-        if rejected.is_fallback() {
+        if inner
+            .fallback
+            .as_ref()
+            .is_some_and(|f| f.value == *rejected)
+        {
             let mut state = inner.lock();
             if !state.fallback_rejected {
                 warn!(
@@ -595,27 +604,24 @@ impl TokenManager {
             inner.set_fallback_active(&mut state, false);
             return false;
         }
+        // Compare, then swap: a concurrent refresh that already replaced the token wins.
         let current = inner.current.load();
-        let dropped = match current.as_ref() {
-            Some(token) if token.generation == rejected.generation => {
+        let dropped = current
+            .as_ref()
+            .is_some_and(|token| token.value == *rejected)
+            && {
                 let previous = inner.current.compare_and_swap(&*current, None);
-                let swapped = previous
-                    .as_ref()
-                    .is_some_and(|p| p.generation == rejected.generation);
-                if swapped {
-                    inner.lock().invalidated = true;
-                    metrics::gauge!(telemetry::EXPIRY_TIMESTAMP_SECONDS).set(0.0);
-                }
-                swapped
-            }
-            _ => false,
-        };
+                previous.as_ref().is_some_and(|p| p.value == *rejected)
+            };
+        if dropped {
+            inner.lock().invalidated = true;
+            metrics::gauge!(telemetry::EXPIRY_TIMESTAMP_SECONDS).set(0.0);
+        }
         let result = if dropped { "dropped" } else { "stale" };
         metrics::counter!(telemetry::INVALIDATIONS_TOTAL, "result" => result).increment(1);
         info!(
             message = "[Zoho Token] Access token rejected by Zoho",
             token = %rejected.preview(),
-            generation = rejected.generation,
             result,
         );
         dropped
@@ -637,7 +643,7 @@ impl TokenManager {
         match operation(token.clone()).await {
             Err(error) if is_auth_rejection(&error) => {
                 info!(message = "[Zoho Desk] Token expired, refreshing and retrying...", token = %token.preview());
-                self.invalidate(&token);
+                self.invalidate(token.access_token());
                 let retry_token = self.token().await.map_err(WithTokenError::Token)?;
                 let result = operation(retry_token).await;
                 let recovered = !matches!(&result, Err(e) if is_auth_rejection(e));

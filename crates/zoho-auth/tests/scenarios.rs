@@ -65,7 +65,10 @@ async fn a_day_at_steady_load_refreshes_once_an_hour_and_never_makes_a_caller_wa
     let minted = h.sim.stats().tokens_minted;
     // The first token, then one refresh per token lifetime (59–60 min with margin and jitter).
     let refreshes = minted - 1;
-    assert!((23..=25).contains(&refreshes), "{refreshes} refreshes in 24 h, want 24 ± 1");
+    assert!(
+        (23..=25).contains(&refreshes),
+        "{refreshes} refreshes in 24 h, want 24 ± 1"
+    );
     assert_eq!(h.sim.token_calls(), minted, "no failed or throttled calls");
     assert_eq!(
         h.sim.evicted_tokens(),
@@ -414,7 +417,7 @@ async fn the_static_fallback_is_used_only_while_no_refreshed_token_exists() {
     h.advance(2 * HOUR).await;
     let fallback = h.manager.token().await.unwrap();
     assert!(fallback.is_fallback());
-    h.manager.invalidate(&fallback);
+    h.manager.invalidate(fallback.access_token());
     assert!(h.manager.token().await.is_err());
     h.report("static fallback");
 }
