@@ -22,6 +22,7 @@ mod clock;
 mod faults;
 mod server;
 mod stats;
+pub mod testing;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

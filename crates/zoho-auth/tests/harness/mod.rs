@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use zoho_auth::{AccessToken, Credentials, TokenManager, TokenState, ZohoEndpoints};
+use zoho_sim::testing::FrozenClock;
 use zoho_sim::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, SimConfig, SimHandle, ZohoSim,
 };
@@ -15,49 +16,8 @@ pub const SECOND: Duration = Duration::from_secs(1);
 pub const MINUTE: Duration = Duration::from_secs(60);
 pub const HOUR: Duration = Duration::from_secs(3600);
 
-/// Real time a scenario may take before the watchdog ends the test process (a hang must fail CI,
-/// not stall it).
+/// Real time a scenario may take before the watchdog ends the test process.
 const WATCHDOG: Duration = Duration::from_secs(300);
-
-/// Keeps tokio's paused clock from auto-advancing while the test runs.
-///
-/// With a paused clock tokio jumps to the next timer whenever every task waits — including while
-/// a request is on a real socket, which would fire request timeouts at once. A `spawn_blocking`
-/// task in flight inhibits that, so virtual time moves only when the test calls
-/// [`FrozenClock::advance`]. The blocking task doubles as a watchdog.
-pub struct FrozenClock {
-    release: std::sync::mpsc::Sender<()>,
-}
-
-impl FrozenClock {
-    pub fn new() -> Self {
-        let (release, released) = std::sync::mpsc::channel::<()>();
-        tokio::task::spawn_blocking(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = released.recv_timeout(WATCHDOG)
-            {
-                eprintln!("scenario watchdog: a test ran for {WATCHDOG:?} of real time; aborting");
-                std::process::exit(101);
-            }
-        });
-        FrozenClock { release }
-    }
-
-    /// Moves virtual time forward one second at a time, letting due timers fire at each step.
-    pub async fn advance(&self, by: Duration) {
-        let mut left = by;
-        while !left.is_zero() {
-            let step = left.min(SECOND);
-            tokio::time::advance(step).await;
-            left -= step;
-        }
-    }
-}
-
-impl Drop for FrozenClock {
-    fn drop(&mut self) {
-        let _ = self.release.send(());
-    }
-}
 
 pub struct Harness {
     pub sim: Arc<SimHandle>,
@@ -83,7 +43,7 @@ impl Harness {
         client_secret: Option<&str>,
         fallback: Option<&str>,
     ) -> Self {
-        let clock = FrozenClock::new();
+        let clock = FrozenClock::new(WATCHDOG);
         let sim = Arc::new(
             ZohoSim::start(SimConfig::default())
                 .await
