@@ -388,6 +388,22 @@ impl Accounts {
         self.refresh.get(refresh_token).map_or(0, |r| r.live.len())
     }
 
+    /// Revokes every live, unexpired access token (as when Zoho drops them server-side) while
+    /// their refresh tokens stay valid. Returns how many.
+    pub(crate) fn invalidate_access_tokens(&mut self, now: SimTime) -> usize {
+        let mut invalidated = 0;
+        for access in self.access.values_mut() {
+            if access.state == AccessState::Live && access.expires_at > now {
+                access.state = AccessState::Revoked;
+                invalidated += 1;
+            }
+        }
+        for record in self.refresh.values_mut() {
+            record.live.clear();
+        }
+        invalidated
+    }
+
     /// Access tokens evicted by the live-token cap so far.
     pub(crate) fn evicted_tokens(&self) -> usize {
         self.access
@@ -569,6 +585,25 @@ mod tests {
             accounts.introspect("1000.never.issued", Duration::ZERO),
             TokenStatus::Unknown
         );
+    }
+
+    #[test]
+    fn invalidating_access_tokens_keeps_the_refresh_token() {
+        let mut accounts = Accounts::new(AccountsConfig::default());
+        let old = access_token(&accounts.token(&default_params(), Duration::ZERO).0);
+        let live = access_token(
+            &accounts
+                .token(&default_params(), Duration::from_secs(3000))
+                .0,
+        );
+        // `old` has expired by 3700 s: only `live` is invalidated.
+        let now = Duration::from_secs(3700);
+        assert_eq!(accounts.invalidate_access_tokens(now), 1);
+        assert_eq!(accounts.introspect(&live, now), TokenStatus::Revoked);
+        assert_eq!(accounts.introspect(&old, now), TokenStatus::Expired);
+        assert_eq!(accounts.live_tokens(DEFAULT_REFRESH_TOKEN), 0);
+        let (_, outcome) = accounts.token(&default_params(), now);
+        assert_eq!(outcome, TokenOutcome::Minted);
     }
 
     #[test]

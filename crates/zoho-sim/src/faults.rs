@@ -13,6 +13,8 @@ pub enum Route {
     Token,
     /// `POST /oauth/v2/token/revoke`.
     Revoke,
+    /// Every Desk request (`/api/v1/…`), whatever its method and path.
+    Desk,
     /// Every route except the emulator's own `/_sim` control routes.
     Any,
 }
@@ -50,7 +52,8 @@ pub enum Fault {
     },
     /// Close the connection without answering.
     Drop,
-    /// Answer as if the refresh token were throttled.
+    /// Answer as if the refresh token were throttled (on Desk routes: a 429
+    /// `TOO_MANY_REQUESTS`).
     Throttle {
         /// The response style.
         style: ThrottleStyle,
@@ -145,6 +148,7 @@ mod tests {
         );
         assert_eq!(plan.take(Route::Token), Some(Fault::Drop));
         assert_eq!(plan.take(Route::Token), Some(Fault::Status { status: 503 }));
+        assert_eq!(plan.take(Route::Desk), Some(Fault::Status { status: 503 }));
         plan.clear();
         assert_eq!(plan.take(Route::Token), None);
     }

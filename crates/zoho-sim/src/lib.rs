@@ -1,11 +1,17 @@
-//! `zoho-sim`: a faithful, stateful emulator of Zoho Accounts for tests, benchmarks and the
-//! gateway's sandbox mode.
+//! `zoho-sim`: a faithful, stateful emulator of Zoho Accounts and Zoho Desk API v1 for tests,
+//! benchmarks and the gateway's sandbox mode.
 //!
-//! It behaves as `shared/zoho-spec.md` §1–2 describes the real service: the refresh grant with
-//! parameters in the query, a urlencoded or a multipart body; errors with HTTP 200; the throttle of
-//! 10 refreshes per refresh token per rolling 10 minutes (answered in each style Zoho has been seen
-//! using); a cap on live access tokens that silently evicts the oldest; revocation. Faults can be
-//! injected per route, the clock pushed forward, and every request is counted.
+//! The Accounts half behaves as `shared/zoho-spec.md` §1–2 describes the real service: the refresh
+//! grant with parameters in the query, a urlencoded or a multipart body; errors with HTTP 200; the
+//! throttle of 10 refreshes per refresh token per rolling 10 minutes (answered in each style Zoho
+//! has been seen using); a cap on live access tokens that silently evicts the oldest; revocation.
+//!
+//! The Desk half (`/api/v1`, spec §4–5) serves a deterministic seeded portal in Zoho's shapes
+//! (string ids and counts, millisecond ISO times, fields no client knows) and enforces what Zoho
+//! enforces: tokens minted by the Accounts half, the `orgId` header, scopes, `limit` ranges,
+//! input validation, the concurrency limit and daily credits.
+//!
+//! Faults can be injected per route, the clock pushed forward, and every request is counted.
 //!
 //! It shares no code with the clients it tests, so a bug in a client cannot hide itself here.
 //!
@@ -13,15 +19,20 @@
 //! # async fn demo() -> std::io::Result<()> {
 //! let sim = zoho_sim::ZohoSim::start(zoho_sim::SimConfig::default()).await?;
 //! println!("token endpoint: {}/oauth/v2/token", sim.accounts_url());
+//! println!("desk: {}/tickets with orgId {}", sim.desk_url(), sim.desk_org_id());
 //! assert_eq!(sim.stats().token_requests, 0);
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod accounts;
 mod clock;
+mod desk;
 mod faults;
 mod server;
 mod stats;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::net::SocketAddr;
@@ -33,6 +44,10 @@ pub use accounts::{
     PROJECT_SCOPES, RefreshGrant, TokenStatus,
 };
 pub use clock::SimTime;
+pub use desk::{
+    DEFAULT_ORG_ID, DEFAULT_OTHER_ORG_ID, DeskConfig, SEEDED_ACCOUNTS, SEEDED_AGENTS,
+    SEEDED_CONTACTS, SEEDED_DEPARTMENTS, SEEDED_TICKETS,
+};
 pub use faults::{Fault, Route, ThrottleStyle, Times};
 pub use stats::SimStats;
 
@@ -41,6 +56,8 @@ pub use stats::SimStats;
 pub struct SimConfig {
     /// The Accounts half: clients, grants, limits, response shapes.
     pub accounts: AccountsConfig,
+    /// The Desk half: organization, limits, seed.
+    pub desk: DeskConfig,
     /// Address to bind; `None` binds `127.0.0.1:0`.
     pub bind: Option<SocketAddr>,
 }
@@ -50,6 +67,7 @@ pub struct SimConfig {
 pub(crate) struct Shared {
     pub(crate) clock: clock::SimClock,
     pub(crate) accounts: Mutex<accounts::Accounts>,
+    pub(crate) desk: desk::Desk,
     pub(crate) faults: Mutex<faults::FaultPlan>,
     pub(crate) stats: Mutex<SimStats>,
 }
@@ -65,6 +83,7 @@ impl ZohoSim {
         let shared = Arc::new(Shared {
             clock: clock::SimClock::new(),
             accounts: Mutex::new(accounts::Accounts::new(config.accounts)),
+            desk: desk::Desk::new(config.desk),
             faults: Mutex::new(faults::FaultPlan::default()),
             stats: Mutex::new(SimStats::default()),
         });
@@ -237,5 +256,72 @@ impl SimHandle {
             .expect("accounts lock")
             .config()
             .live_token_cap
+    }
+
+    /// Revokes every live access token, as when Zoho drops tokens server-side, while refresh
+    /// tokens stay valid: the next Desk call gets `INVALID_OAUTH` and a refresh recovers.
+    /// Returns how many tokens were invalidated.
+    pub fn invalidate_access_tokens(&self) -> usize {
+        let now = self.shared.clock.now();
+        self.shared
+            .accounts
+            .lock()
+            .expect("accounts lock")
+            .invalidate_access_tokens(now)
+    }
+
+    /// `http://127.0.0.1:<port>/api/v1`: the Desk API base to configure a client with.
+    pub fn desk_url(&self) -> String {
+        format!("{}{}", self.base_url(), desk::PREFIX)
+    }
+
+    /// The portal's organization id, expected in the `orgId` header.
+    pub fn desk_org_id(&self) -> String {
+        self.shared.desk.org_id().to_owned()
+    }
+
+    /// An organization the token does not belong to (answered with `OAUTH_ORG_MISMATCH`).
+    pub fn desk_other_org_id(&self) -> String {
+        self.shared.desk.other_org_id().to_owned()
+    }
+
+    /// Desk requests allowed in flight at once from now on.
+    pub fn set_desk_concurrency_limit(&self, limit: usize) {
+        self.shared.desk.set_concurrency_limit(limit);
+    }
+
+    /// The daily credit budget from now on; today's remaining credits are reset to it.
+    pub fn set_desk_daily_credits(&self, credits: u64) {
+        self.shared.desk.set_daily_credits(credits);
+    }
+
+    /// Credits left today (refilled at the emulator's UTC midnight).
+    pub fn desk_credits_remaining(&self) -> u64 {
+        self.shared.desk.credits_remaining(self.shared.clock.wall())
+    }
+
+    /// The most Desk requests seen in flight at once, counting refused ones.
+    pub fn desk_peak_concurrency(&self) -> usize {
+        self.shared.desk.peak_concurrency()
+    }
+
+    /// Tickets not in the trash.
+    pub fn ticket_count(&self) -> usize {
+        self.shared.desk.ticket_count()
+    }
+
+    /// Tickets not in the trash whose subject is exactly `subject`.
+    pub fn tickets_with_subject(&self, subject: &str) -> usize {
+        self.shared.desk.tickets_with_subject(subject)
+    }
+
+    /// Contacts in the portal.
+    pub fn contact_count(&self) -> usize {
+        self.shared.desk.contact_count()
+    }
+
+    /// Desk requests to `route` (a label such as `"GET /tickets/{id}"`), whatever their status.
+    pub fn desk_calls(&self, route: &str) -> u64 {
+        self.stats().calls(route)
     }
 }

@@ -1,6 +1,8 @@
 //! The HTTP face of the emulator: routes, fault injection, counting, and a connection layer that
-//! can drop a connection mid-request (which axum alone cannot do).
+//! can drop a connection mid-request (which axum alone cannot do). The Desk routes live in
+//! `desk`, behind one catch-all route.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use axum::body::Body;
 use axum::extract::{Form, FromRequest, Multipart, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
@@ -21,16 +23,17 @@ use tower::ServiceExt;
 
 use crate::accounts::{Reply, TokenOutcome};
 use crate::faults::{Fault, Route};
-use crate::{Shared, accounts};
+use crate::{Shared, accounts, desk};
 
 /// Lets a handler close its own connection without answering.
 #[derive(Clone)]
-struct ConnectionKill(Arc<Notify>);
+pub(crate) struct ConnectionKill(Arc<Notify>);
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/oauth/v2/token", post(token))
         .route("/oauth/v2/token/revoke", post(revoke))
+        .route(&format!("{}/{{*path}}", desk::PREFIX), any(desk::handle))
         .route("/_sim/stats", get(control_stats))
         .route("/_sim/clock/advance", post(control_advance))
         .route("/_sim/faults", post(control_inject).delete(control_clear))
@@ -67,32 +70,54 @@ pub(crate) async fn serve(listener: TcpListener, router: Router) {
     }
 }
 
-/// Counts the request and applies any fault planned for `route`. `Some` means the fault decided
-/// the answer; `None` means answer normally.
+impl ConnectionKill {
+    /// Closes the connection without an answer (the request's future is dropped with it).
+    pub(crate) fn kill(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Applies any fault planned for `route`. `Some` means the fault decided the answer; `None`
+/// means answer normally.
 async fn apply_fault(
     shared: &Shared,
     route: Route,
     kill: Option<&ConnectionKill>,
 ) -> Option<Response> {
-    let fault = shared.faults.lock().expect("faults lock").take(route)?;
-    shared.stats.lock().expect("stats lock").faults_injected += 1;
-    match fault {
+    match take_fault(shared, route)? {
         Fault::Latency { millis } => {
             tokio::time::sleep(Duration::from_millis(millis)).await;
             None
         }
+        Fault::Drop => {
+            kill?.kill();
+            std::future::pending::<()>().await;
+            None
+        }
+        fault => fault_response(route, fault),
+    }
+}
+
+/// The next fault planned for `route`, counted as injected.
+pub(crate) fn take_fault(shared: &Shared, route: Route) -> Option<Fault> {
+    let fault = shared.faults.lock().expect("faults lock").take(route)?;
+    shared.stats.lock().expect("stats lock").faults_injected += 1;
+    Some(fault)
+}
+
+/// The answer of a fault that answers in place of the route (`None` for latency and drops,
+/// which the caller carries out).
+pub(crate) fn fault_response(route: Route, fault: Fault) -> Option<Response> {
+    match fault {
+        Fault::Latency { .. } | Fault::Drop => None,
         Fault::Status { status } => Some(reply_response(&Reply {
             status,
             body: accounts::Body::Html(format!(
                 "<html><head><title>{status} Error</title></head><body><h1>{status} Service Unavailable</h1></body></html>"
             )),
         })),
-        Fault::Drop => {
-            let kill = kill?;
-            kill.0.notify_one();
-            std::future::pending::<()>().await;
-            None
-        }
+        // Desk has no refresh throttle; its nearest kin is the concurrency refusal.
+        Fault::Throttle { .. } if route == Route::Desk => Some(desk::too_many_requests()),
         Fault::Throttle { style } => Some(reply_response(&accounts::throttle_reply(style))),
         Fault::Respond { status, body } => {
             let body = match serde_json::from_str(&body) {
@@ -106,26 +131,26 @@ async fn apply_fault(
 
 /// Keeps the in-flight gauge and the per-route counters right, including for requests whose
 /// connection is dropped (the guard's drop runs when the connection future is dropped).
-struct Counted<'a> {
+pub(crate) struct Counted<'a> {
     shared: &'a Shared,
-    route: &'static str,
+    route: Cow<'static, str>,
     status: u16,
 }
 
 impl<'a> Counted<'a> {
-    fn start(shared: &'a Shared, route: &'static str) -> Self {
+    pub(crate) fn start(shared: &'a Shared, route: impl Into<Cow<'static, str>>) -> Self {
         let mut stats = shared.stats.lock().expect("stats lock");
         stats.requests += 1;
         stats.in_flight += 1;
         drop(stats);
         Counted {
             shared,
-            route,
+            route: route.into(),
             status: 0,
         }
     }
 
-    fn finish(mut self, response: Response) -> Response {
+    pub(crate) fn finish(mut self, response: Response) -> Response {
         self.status = response.status().as_u16();
         response
     }
@@ -135,7 +160,7 @@ impl Drop for Counted<'_> {
     fn drop(&mut self) {
         let mut stats = self.shared.stats.lock().expect("stats lock");
         stats.in_flight -= 1;
-        stats.record(self.route, self.status);
+        stats.record(&self.route, self.status);
     }
 }
 

@@ -19,6 +19,12 @@ pub struct SimStats {
     pub token_throttled: u64,
     /// Token requests refused for bad credentials or an unknown or revoked refresh token.
     pub token_rejected: u64,
+    /// Requests to the Desk API (`/api/v1/…`), whatever their outcome.
+    pub desk_requests: u64,
+    /// Desk requests refused with 429 `TOO_MANY_REQUESTS` (over the concurrency limit).
+    pub desk_too_many_requests: u64,
+    /// Desk requests refused with 429 `THRESHOLD_EXCEEDED` (daily credits spent).
+    pub desk_threshold_exceeded: u64,
     /// Requests answered by an injected fault.
     pub faults_injected: u64,
     /// Requests being handled right now.
@@ -26,13 +32,20 @@ pub struct SimStats {
 }
 
 impl SimStats {
-    /// Requests to `route` (e.g. `"token"`) answered with `status`.
+    /// Requests to `route` (e.g. `"token"`, `"GET /tickets"`) answered with `status`.
     pub fn count(&self, route: &str, status: u16) -> u64 {
         self.by_route_status
             .get(route)
             .and_then(|m| m.get(&status))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Requests to `route` (e.g. `"GET /tickets/{id}"`), whatever their status.
+    pub fn calls(&self, route: &str) -> u64 {
+        self.by_route_status
+            .get(route)
+            .map_or(0, |by_status| by_status.values().sum())
     }
 
     pub(crate) fn record(&mut self, route: &str, status: u16) {

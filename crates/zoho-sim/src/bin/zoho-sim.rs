@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use zoho_sim::{AccountsConfig, SimConfig, ThrottleStyle, ZohoSim};
+use zoho_sim::{AccountsConfig, DeskConfig, SimConfig, ThrottleStyle, ZohoSim};
 
-/// A Zoho Accounts emulator on a local port, with the seeded OAuth client and refresh token.
+/// A Zoho Accounts and Desk emulator on a local port, with the seeded OAuth client, refresh token
+/// and Desk portal.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
@@ -25,6 +26,18 @@ struct Args {
     /// Throttle response style: json200, json400, new-wording, localized, html.
     #[arg(long, default_value = "json200", value_parser = parse_style)]
     throttle_style: ThrottleStyle,
+    /// The Desk organization id (the `orgId` header).
+    #[arg(long, default_value = zoho_sim::DEFAULT_ORG_ID)]
+    org_id: String,
+    /// Desk requests allowed in flight at once.
+    #[arg(long, default_value_t = DeskConfig::default().concurrency_limit)]
+    concurrency_limit: usize,
+    /// Desk API credits per UTC day.
+    #[arg(long, default_value_t = DeskConfig::default().daily_credits)]
+    daily_credits: u64,
+    /// Seed of the generated Desk data.
+    #[arg(long, default_value_t = DeskConfig::default().seed)]
+    seed: u64,
 }
 
 fn parse_style(value: &str) -> Result<ThrottleStyle, String> {
@@ -50,6 +63,13 @@ async fn main() -> std::io::Result<()> {
             throttle_style: args.throttle_style,
             ..AccountsConfig::default()
         },
+        desk: DeskConfig {
+            org_id: args.org_id,
+            concurrency_limit: args.concurrency_limit,
+            daily_credits: args.daily_credits,
+            seed: args.seed,
+            ..DeskConfig::default()
+        },
         bind: Some(args.listen),
     };
     let sim = ZohoSim::start(config).await?;
@@ -60,7 +80,16 @@ async fn main() -> std::io::Result<()> {
     );
     println!("  client id:       {}", zoho_sim::DEFAULT_CLIENT_ID);
     println!("  client secret:   (seeded; see zoho_sim::DEFAULT_CLIENT_SECRET)");
+    println!("  desk api:        {}", sim.desk_url());
+    println!("  desk orgId:      {}", sim.desk_org_id());
     println!("  counters:        GET {}/_sim/stats", sim.base_url());
+    println!();
+    println!("  try it (with an access token from the token endpoint in $TOKEN):");
+    println!(
+        "    curl -H \"Authorization: Zoho-oauthtoken $TOKEN\" -H \"orgId: {}\" \"{}/tickets?limit=5\"",
+        sim.desk_org_id(),
+        sim.desk_url()
+    );
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

@@ -1,0 +1,475 @@
+//! The request core: auth header and `orgId`, the 401 refresh-retry-once rule, the client-side
+//! concurrency cap, 429 and retry policy, decoding, telemetry.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tracing::{Instrument, info, info_span, warn};
+use zoho_auth::{AccessToken, TokenError, TokenManager};
+
+use crate::error::{ApiError, DeskError, ErrorCode};
+use crate::ids::OrganizationId;
+use crate::pagination::{Page, PageRequest};
+use crate::telemetry;
+
+/// Largest response body read (Desk pages of 100 tickets are well below this).
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Where the client gets its access tokens. Implemented for [`TokenManager`]; other teams can plug
+/// their own.
+pub trait TokenSource: Send + Sync {
+    /// A usable access token.
+    fn token(&self) -> Pin<Box<dyn Future<Output = Result<AccessToken, TokenError>> + Send + '_>>;
+    /// Zoho rejected `token` with `INVALID_OAUTH`: drop it if it is still current, so the next
+    /// [`token`](Self::token) call refreshes.
+    fn reject(&self, token: &AccessToken);
+}
+
+impl TokenSource for TokenManager {
+    fn token(&self) -> Pin<Box<dyn Future<Output = Result<AccessToken, TokenError>> + Send + '_>> {
+        Box::pin(async move {
+            TokenManager::token(self)
+                .await
+                .map(|t| t.access_token().clone())
+        })
+    }
+
+    fn reject(&self, token: &AccessToken) {
+        self.invalidate(token);
+    }
+}
+
+/// Builds a [`DeskClient`].
+pub struct DeskClientBuilder {
+    base_url: String,
+    org_id: OrganizationId,
+    tokens: Arc<dyn TokenSource>,
+    max_concurrency: usize,
+    timeout: Duration,
+    max_retries: u32,
+    max_retry_wait: Duration,
+    http: Option<reqwest::Client>,
+}
+
+impl std::fmt::Debug for DeskClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeskClientBuilder")
+            .field("base_url", &self.base_url)
+            .field("org_id", &self.org_id)
+            .finish()
+    }
+}
+
+impl DeskClientBuilder {
+    /// Most calls in flight at once (default 10, the Standard edition's portal limit). Zoho
+    /// answers `TOO_MANY_REQUESTS` beyond its edition's limit; this cap keeps it from seeing more.
+    pub fn max_concurrency(mut self, limit: usize) -> Self {
+        self.max_concurrency = limit.max(1);
+        self
+    }
+
+    /// Timeout of one HTTP attempt (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Automatic retries of one call for 429s, and for idempotent methods after 5xx or transport
+    /// errors (default 2).
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// The longest `Retry-After` the client waits out by itself (default 30 s); longer ones are
+    /// returned to the caller.
+    pub fn max_retry_wait(mut self, wait: Duration) -> Self {
+        self.max_retry_wait = wait;
+        self
+    }
+
+    /// The HTTP client to use (default: a fresh rustls client).
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// The client.
+    pub fn build(self) -> DeskClient {
+        DeskClient {
+            inner: Arc::new(Inner {
+                base_url: self.base_url.trim_end_matches('/').to_owned(),
+                org_id: self.org_id,
+                tokens: self.tokens,
+                permits: Semaphore::new(self.max_concurrency),
+                timeout: self.timeout,
+                max_retries: self.max_retries,
+                max_retry_wait: self.max_retry_wait,
+                http: self.http.unwrap_or_default(),
+            }),
+        }
+    }
+}
+
+/// A Zoho Desk v1 client. Cheap to clone; clones share the concurrency cap.
+#[derive(Clone)]
+pub struct DeskClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for DeskClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeskClient")
+            .field("base_url", &self.inner.base_url)
+            .field("org_id", &self.inner.org_id)
+            .finish()
+    }
+}
+
+struct Inner {
+    base_url: String,
+    org_id: OrganizationId,
+    tokens: Arc<dyn TokenSource>,
+    permits: Semaphore,
+    timeout: Duration,
+    max_retries: u32,
+    max_retry_wait: Duration,
+    http: reqwest::Client,
+}
+
+/// One logical call, possibly sent more than once.
+pub(crate) struct Call {
+    pub(crate) method: Method,
+    /// The route template, for spans and metric labels: `/tickets/{id}`.
+    pub(crate) template: &'static str,
+    /// The concrete path under the API base: `/tickets/1892000000042034`.
+    pub(crate) path: String,
+    pub(crate) query: Vec<(&'static str, String)>,
+    pub(crate) body: Option<Value>,
+    /// Every call but `GET /organizations` carries `orgId`.
+    pub(crate) org_scoped: bool,
+}
+
+impl Call {
+    pub(crate) fn new(method: Method, template: &'static str, path: String) -> Self {
+        Call {
+            method,
+            template,
+            path,
+            query: Vec::new(),
+            body: None,
+            org_scoped: true,
+        }
+    }
+
+    pub(crate) fn query(mut self, query: Vec<(&'static str, String)>) -> Self {
+        self.query = query;
+        self
+    }
+
+    pub(crate) fn body(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    fn idempotent(&self) -> bool {
+        matches!(
+            self.method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+        )
+    }
+}
+
+impl DeskClient {
+    /// Starts building a client for the Desk API at `base_url` (e.g.
+    /// `ZohoEndpoints::desk_api_url()`, `https://desk.zoho.eu/api/v1`), for organization
+    /// `org_id`, taking tokens from `tokens`.
+    pub fn builder(
+        base_url: impl Into<String>,
+        org_id: impl Into<OrganizationId>,
+        tokens: impl TokenSource + 'static,
+    ) -> DeskClientBuilder {
+        DeskClientBuilder {
+            base_url: base_url.into(),
+            org_id: org_id.into(),
+            tokens: Arc::new(tokens),
+            max_concurrency: 10,
+            timeout: Duration::from_secs(30),
+            max_retries: 2,
+            max_retry_wait: Duration::from_secs(30),
+            http: None,
+        }
+    }
+
+    /// The organization this client sends as `orgId`.
+    pub fn org_id(&self) -> &OrganizationId {
+        &self.inner.org_id
+    }
+
+    /// Sends `call` under the retry policy; `Ok(None)` is an HTTP 204.
+    pub(crate) async fn execute(&self, call: Call) -> Result<Option<Vec<u8>>, DeskError> {
+        let inner = &self.inner;
+        let mut retries = 0;
+        let mut first_401: Option<ErrorCode> = None;
+        loop {
+            let token = inner.tokens.token().await?;
+            let result = self.attempt(&call, &token).await;
+            let error = match result {
+                Ok(body) => {
+                    record_unauthorized(first_401.as_ref(), true);
+                    return Ok(body);
+                }
+                Err(error) => error,
+            };
+            let code = error.code().cloned();
+            let status = error.status().unwrap_or(0);
+            // 401 INVALID_OAUTH (or UNAUTHORIZED although a token was sent): Zoho refused before
+            // acting, so even a POST may be resent — once, with a fresh token.
+            if status == 401
+                && matches!(
+                    code,
+                    Some(ErrorCode::InvalidOauth | ErrorCode::Unauthorized)
+                )
+                && first_401.is_none()
+            {
+                info!(
+                    message = "[Zoho Desk] Token expired, refreshing and retrying...",
+                    endpoint = call.template,
+                    token = %token.preview(),
+                );
+                inner.tokens.reject(&token);
+                first_401 = code;
+                continue;
+            }
+            if status == 401 || first_401.is_some() {
+                record_unauthorized(first_401.as_ref().or(code.as_ref()), status != 401);
+            }
+            let wait = match &error {
+                // A 429 means Zoho did not act on the request: safe to resend for any method.
+                DeskError::Api(api) if api.status == 429 => {
+                    let wait = api.retry_after.unwrap_or_else(|| backoff(retries));
+                    (wait <= inner.max_retry_wait).then_some((wait, "rate_limited"))
+                }
+                // After a 5xx or a broken connection the request may have been processed: only
+                // idempotent methods are resent.
+                DeskError::Api(api) if api.status >= 500 && call.idempotent() => {
+                    Some((backoff(retries), "server_error"))
+                }
+                DeskError::Transport { .. } if call.idempotent() => {
+                    Some((backoff(retries), "transport"))
+                }
+                _ => None,
+            };
+            match wait {
+                Some((wait, reason)) if retries < inner.max_retries => {
+                    retries += 1;
+                    metrics::counter!(telemetry::RETRIES_TOTAL, "reason" => reason).increment(1);
+                    warn!(
+                        message = "[Zoho Desk] Retrying request",
+                        endpoint = call.template,
+                        method = %call.method,
+                        reason,
+                        wait_ms = wait.as_millis() as u64,
+                        attempt = retries,
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return Err(error),
+            }
+        }
+    }
+
+    /// One HTTP exchange, inside the concurrency cap.
+    async fn attempt(
+        &self,
+        call: &Call,
+        token: &AccessToken,
+    ) -> Result<Option<Vec<u8>>, DeskError> {
+        let inner = &self.inner;
+        let _permit = inner
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let span = info_span!(
+            "zoho_desk.request",
+            otel.kind = "client",
+            otel.name = format!("{} {}", call.method, call.template),
+            http.request.method = %call.method,
+            url.template = call.template,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let mut request = inner
+            .http
+            .request(
+                call.method.clone(),
+                format!("{}{}", inner.base_url, call.path),
+            )
+            .timeout(inner.timeout)
+            .header(reqwest::header::AUTHORIZATION, token.authorization());
+        if !call.query.is_empty() {
+            request = request.query(&call.query);
+        }
+        if call.org_scoped {
+            request = request.header("orgId", inner.org_id.as_str());
+        }
+        if let Some(body) = &call.body {
+            request = request.json(body);
+        }
+        let result = async {
+            let response = request.send().await.map_err(|e| transport_error(&e))?;
+            let status = response.status().as_u16();
+            if let Some(remaining) = header_number(&response, "x-rate-limit-remaining-v3") {
+                metrics::gauge!(telemetry::CREDITS_REMAINING).set(remaining);
+            }
+            let retry_after = header_number(&response, "retry-after").map(Duration::from_secs_f64);
+            let body = read_body(response).await?;
+            Ok::<_, DeskError>((status, retry_after, body))
+        }
+        .instrument(span.clone())
+        .await;
+
+        let method = call.method.as_str().to_owned();
+        metrics::histogram!(telemetry::REQUEST_DURATION_SECONDS, "endpoint" => call.template, "method" => method.clone())
+            .record(started.elapsed().as_secs_f64());
+        let status_class = match &result {
+            Ok((status, _, _)) => match status {
+                200..=299 => "2xx",
+                400..=499 => "4xx",
+                500..=599 => "5xx",
+                _ => "other",
+            },
+            Err(_) => "error",
+        };
+        metrics::counter!(telemetry::REQUESTS_TOTAL, "endpoint" => call.template, "method" => method, "status_class" => status_class)
+            .increment(1);
+
+        let (status, retry_after, body) = result?;
+        span.record("http.response.status_code", status);
+        match status {
+            204 => Ok(None),
+            200..=299 => Ok(Some(body)),
+            _ => {
+                let error = ApiError::from_response(status, &body, retry_after);
+                if status == 429 {
+                    metrics::counter!(telemetry::RATE_LIMITED_TOTAL, "error_code" => error.code.metric_label()).increment(1);
+                }
+                Err(DeskError::Api(error))
+            }
+        }
+    }
+
+    pub(crate) async fn fetch<T: DeserializeOwned>(&self, call: Call) -> Result<T, DeskError> {
+        match self.execute(call).await? {
+            Some(body) => decode(200, &body),
+            None => Err(DeskError::Decode {
+                status: 204,
+                detail: "expected a body, got HTTP 204".into(),
+            }),
+        }
+    }
+
+    /// A list or search page. HTTP 204 and `{"data":[]}` both mean empty.
+    pub(crate) async fn page<T: DeserializeOwned>(
+        &self,
+        call: Call,
+        page: PageRequest,
+        max_limit: u32,
+    ) -> Result<Page<T>, DeskError> {
+        page.check(max_limit)?;
+        let mut call = call;
+        call.query.push(("from", page.from.to_string()));
+        call.query.push(("limit", page.limit.to_string()));
+        #[derive(serde::Deserialize)]
+        struct Envelope<T> {
+            #[serde(default = "Vec::new")]
+            data: Vec<T>,
+        }
+        let data = match self.execute(call).await? {
+            Some(body) if !body.is_empty() => decode::<Envelope<T>>(200, &body)?.data,
+            _ => Vec::new(),
+        };
+        Ok(Page {
+            data,
+            from: page.from,
+            limit: page.limit,
+        })
+    }
+}
+
+fn record_unauthorized(code: Option<&ErrorCode>, recovered: bool) {
+    if let Some(code) = code {
+        metrics::counter!(
+            telemetry::UNAUTHORIZED_TOTAL,
+            "error_code" => code.metric_label(),
+            "recovered" => if recovered { "true" } else { "false" },
+        )
+        .increment(1);
+    }
+}
+
+/// Exponential backoff with full jitter: ~0.25 s, 0.5 s, 1 s, … capped at 8 s.
+fn backoff(retries: u32) -> Duration {
+    let cap = Duration::from_millis(250 * (1 << retries.min(5)));
+    cap.min(Duration::from_secs(8))
+        .mul_f64(0.5 + fastrand::f64() / 2.0)
+}
+
+fn header_number(response: &reqwest::Response, name: &str) -> Option<f64> {
+    response
+        .headers()
+        .get(name)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n >= 0.0)
+}
+
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, DeskError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(DeskError::Decode {
+                status: response.status().as_u16(),
+                detail: "response body too large".into(),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A transport error without URL or headers. A request that failed to connect never reached
+/// Zoho; anything later may have.
+fn transport_error(error: &reqwest::Error) -> DeskError {
+    let (detail, maybe_delivered) = if error.is_connect() {
+        ("connection failed", false)
+    } else if error.is_timeout() {
+        ("timed out", true)
+    } else if error.is_body() || error.is_decode() {
+        ("connection broke while reading the response", true)
+    } else {
+        ("connection closed or reset", true)
+    };
+    DeskError::Transport {
+        detail: detail.to_owned(),
+        maybe_delivered,
+    }
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, DeskError> {
+    serde_json::from_slice(body).map_err(|e| DeskError::Decode {
+        status,
+        detail: e.to_string(),
+    })
+}
