@@ -1,6 +1,7 @@
 //! The request core: auth header and `orgId`, the 401 refresh-retry-once rule, the client-side
 //! concurrency cap, 429 and retry policy, decoding, telemetry.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,6 +19,43 @@ use crate::error::{ApiError, DeskError, ErrorCode};
 use crate::ids::OrganizationId;
 use crate::pagination::{Page, PageRequest};
 use crate::telemetry;
+
+/// A request for [`DeskClient::send_raw`].
+#[derive(Debug, Clone)]
+pub struct RawRequest {
+    /// The method.
+    pub method: Method,
+    /// The path under the API base, starting with `/`, already checked and normalised.
+    pub path: String,
+    /// Query parameters, re-encoded when sent.
+    pub query: Vec<(String, String)>,
+    /// The body and its content type.
+    pub body: Option<(Vec<u8>, String)>,
+    /// A bounded label for spans and metrics (e.g. the allowlist prefix that admitted the path),
+    /// never the concrete path.
+    pub route_label: String,
+}
+
+/// Zoho's answer to a [`RawRequest`], whatever its status.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// Zoho's `Content-Type`.
+    pub content_type: Option<String>,
+    /// `Retry-After`, when present.
+    pub retry_after: Option<Duration>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Zoho's answer to one HTTP attempt.
+struct Exchange {
+    status: u16,
+    content_type: Option<String>,
+    retry_after: Option<Duration>,
+    body: Vec<u8>,
+}
 
 /// Largest response body read (Desk pages of 100 tickets are well below this).
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -148,11 +186,12 @@ struct Inner {
 pub(crate) struct Call {
     pub(crate) method: Method,
     /// The route template, for spans and metric labels: `/tickets/{id}`.
-    pub(crate) template: &'static str,
+    pub(crate) template: Cow<'static, str>,
     /// The concrete path under the API base: `/tickets/1892000000042034`.
     pub(crate) path: String,
-    pub(crate) query: Vec<(&'static str, String)>,
-    pub(crate) body: Option<Value>,
+    pub(crate) query: Vec<(Cow<'static, str>, String)>,
+    /// The body and its content type.
+    pub(crate) body: Option<(Vec<u8>, String)>,
     /// Every call but `GET /organizations` carries `orgId`.
     pub(crate) org_scoped: bool,
 }
@@ -161,7 +200,7 @@ impl Call {
     pub(crate) fn new(method: Method, template: &'static str, path: String) -> Self {
         Call {
             method,
-            template,
+            template: Cow::Borrowed(template),
             path,
             query: Vec::new(),
             body: None,
@@ -170,12 +209,15 @@ impl Call {
     }
 
     pub(crate) fn query(mut self, query: Vec<(&'static str, String)>) -> Self {
-        self.query = query;
+        self.query = query
+            .into_iter()
+            .map(|(k, v)| (Cow::Borrowed(k), v))
+            .collect();
         self
     }
 
     pub(crate) fn body(mut self, body: Value) -> Self {
-        self.body = Some(body);
+        self.body = Some((body.to_string().into_bytes(), "application/json".to_owned()));
         self
     }
 
@@ -215,21 +257,70 @@ impl DeskClient {
 
     /// Sends `call` under the retry policy; `Ok(None)` is an HTTP 204.
     pub(crate) async fn execute(&self, call: Call) -> Result<Option<Vec<u8>>, DeskError> {
+        let exchange = self.exchange(&call).await?;
+        match exchange.status {
+            204 => Ok(None),
+            200..=299 => Ok(Some(exchange.body)),
+            status => Err(DeskError::Api(ApiError::from_response(
+                status,
+                &exchange.body,
+                exchange.retry_after,
+            ))),
+        }
+    }
+
+    /// Sends a request Zoho's API defines but this client has no typed method for (the gateway's
+    /// pass-through), under the same rules as every typed call: auth header and `orgId`, the 401
+    /// rule, the concurrency cap, the retry policy. Zoho's answer comes back whatever its status;
+    /// only a request that got no answer is an error. `request.path` must already be checked and
+    /// normalised by the caller.
+    pub async fn send_raw(&self, request: RawRequest) -> Result<RawResponse, DeskError> {
+        let call = Call {
+            method: request.method,
+            template: Cow::Owned(request.route_label),
+            path: request.path,
+            query: request
+                .query
+                .into_iter()
+                .map(|(k, v)| (Cow::Owned(k), v))
+                .collect(),
+            body: request.body,
+            org_scoped: true,
+        };
+        let exchange = self.exchange(&call).await?;
+        Ok(RawResponse {
+            status: exchange.status,
+            content_type: exchange.content_type,
+            retry_after: exchange.retry_after,
+            body: exchange.body,
+        })
+    }
+
+    /// The retry loop. Returns Zoho's last answer, whatever its status, or the transport error
+    /// that left no answer.
+    async fn exchange(&self, call: &Call) -> Result<Exchange, DeskError> {
         let inner = &self.inner;
         let mut retries = 0;
         let mut first_401: Option<ErrorCode> = None;
         loop {
             let token = inner.tokens.token().await?;
-            let result = self.attempt(&call, &token).await;
-            let error = match result {
-                Ok(body) => {
+            let result = self.attempt(call, &token).await;
+            let (status, api_error) = match &result {
+                Ok(exchange) if (200..300).contains(&exchange.status) => {
                     record_unauthorized(first_401.as_ref(), true);
-                    return Ok(body);
+                    return result;
                 }
-                Err(error) => error,
+                Ok(exchange) => (
+                    exchange.status,
+                    Some(ApiError::from_response(
+                        exchange.status,
+                        &exchange.body,
+                        exchange.retry_after,
+                    )),
+                ),
+                Err(_) => (0, None),
             };
-            let code = error.code().cloned();
-            let status = error.status().unwrap_or(0);
+            let code = api_error.as_ref().map(|e| e.code.clone());
             // 401 INVALID_OAUTH (or UNAUTHORIZED although a token was sent): Zoho refused before
             // acting, so even a POST may be resent — once, with a fresh token.
             if status == 401
@@ -241,7 +332,7 @@ impl DeskClient {
             {
                 info!(
                     message = "[Zoho Desk] Token expired, refreshing and retrying...",
-                    endpoint = call.template,
+                    endpoint = %call.template,
                     token = %token.preview(),
                 );
                 inner.tokens.reject(&token);
@@ -251,18 +342,18 @@ impl DeskClient {
             if status == 401 || first_401.is_some() {
                 record_unauthorized(first_401.as_ref().or(code.as_ref()), status != 401);
             }
-            let wait = match &error {
+            let wait = match (&result, &api_error) {
                 // A 429 means Zoho did not act on the request: safe to resend for any method.
-                DeskError::Api(api) if api.status == 429 => {
+                (_, Some(api)) if api.status == 429 => {
                     let wait = api.retry_after.unwrap_or_else(|| backoff(retries));
                     (wait <= inner.max_retry_wait).then_some((wait, "rate_limited"))
                 }
                 // After a 5xx or a broken connection the request may have been processed: only
                 // idempotent methods are resent.
-                DeskError::Api(api) if api.status >= 500 && call.idempotent() => {
+                (_, Some(api)) if api.status >= 500 && call.idempotent() => {
                     Some((backoff(retries), "server_error"))
                 }
-                DeskError::Transport { .. } if call.idempotent() => {
+                (Err(DeskError::Transport { .. }), _) if call.idempotent() => {
                     Some((backoff(retries), "transport"))
                 }
                 _ => None,
@@ -273,7 +364,7 @@ impl DeskClient {
                     metrics::counter!(telemetry::RETRIES_TOTAL, "reason" => reason).increment(1);
                     warn!(
                         message = "[Zoho Desk] Retrying request",
-                        endpoint = call.template,
+                        endpoint = %call.template,
                         method = %call.method,
                         reason,
                         wait_ms = wait.as_millis() as u64,
@@ -281,17 +372,13 @@ impl DeskClient {
                     );
                     tokio::time::sleep(wait).await;
                 }
-                _ => return Err(error),
+                _ => return result,
             }
         }
     }
 
-    /// One HTTP exchange, inside the concurrency cap.
-    async fn attempt(
-        &self,
-        call: &Call,
-        token: &AccessToken,
-    ) -> Result<Option<Vec<u8>>, DeskError> {
+    /// One HTTP exchange, inside the concurrency cap. Only a missing answer is an error.
+    async fn attempt(&self, call: &Call, token: &AccessToken) -> Result<Exchange, DeskError> {
         let inner = &self.inner;
         let _permit = inner
             .permits
@@ -303,7 +390,7 @@ impl DeskClient {
             otel.kind = "client",
             otel.name = format!("{} {}", call.method, call.template),
             http.request.method = %call.method,
-            url.template = call.template,
+            url.template = %call.template,
             http.response.status_code = tracing::field::Empty,
         );
         let started = Instant::now();
@@ -321,8 +408,10 @@ impl DeskClient {
         if call.org_scoped {
             request = request.header("orgId", inner.org_id.as_str());
         }
-        if let Some(body) = &call.body {
-            request = request.json(body);
+        if let Some((body, content_type)) = &call.body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, content_type.as_str())
+                .body(body.clone());
         }
         let result = async {
             let response = request.send().await.map_err(|e| transport_error(&e))?;
@@ -331,17 +420,28 @@ impl DeskClient {
                 metrics::gauge!(telemetry::CREDITS_REMAINING).set(remaining);
             }
             let retry_after = header_number(&response, "retry-after").map(Duration::from_secs_f64);
+            let content_type = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let body = read_body(response).await?;
-            Ok::<_, DeskError>((status, retry_after, body))
+            Ok::<_, DeskError>(Exchange {
+                status,
+                content_type,
+                retry_after,
+                body,
+            })
         }
         .instrument(span.clone())
         .await;
 
         let method = call.method.as_str().to_owned();
-        metrics::histogram!(telemetry::REQUEST_DURATION_SECONDS, "endpoint" => call.template, "method" => method.clone())
+        let endpoint = call.template.to_string();
+        metrics::histogram!(telemetry::REQUEST_DURATION_SECONDS, "endpoint" => endpoint.clone(), "method" => method.clone())
             .record(started.elapsed().as_secs_f64());
         let status_class = match &result {
-            Ok((status, _, _)) => match status {
+            Ok(exchange) => match exchange.status {
                 200..=299 => "2xx",
                 400..=499 => "4xx",
                 500..=599 => "5xx",
@@ -349,22 +449,16 @@ impl DeskClient {
             },
             Err(_) => "error",
         };
-        metrics::counter!(telemetry::REQUESTS_TOTAL, "endpoint" => call.template, "method" => method, "status_class" => status_class)
+        metrics::counter!(telemetry::REQUESTS_TOTAL, "endpoint" => endpoint, "method" => method, "status_class" => status_class)
             .increment(1);
-
-        let (status, retry_after, body) = result?;
-        span.record("http.response.status_code", status);
-        match status {
-            204 => Ok(None),
-            200..=299 => Ok(Some(body)),
-            _ => {
-                let error = ApiError::from_response(status, &body, retry_after);
-                if status == 429 {
-                    metrics::counter!(telemetry::RATE_LIMITED_TOTAL, "error_code" => error.code.metric_label()).increment(1);
-                }
-                Err(DeskError::Api(error))
+        if let Ok(exchange) = &result {
+            span.record("http.response.status_code", exchange.status);
+            if exchange.status == 429 {
+                let code = ApiError::from_response(429, &exchange.body, None).code;
+                metrics::counter!(telemetry::RATE_LIMITED_TOTAL, "error_code" => code.metric_label()).increment(1);
             }
         }
+        result
     }
 
     pub(crate) async fn fetch<T: DeserializeOwned>(&self, call: Call) -> Result<T, DeskError> {
@@ -386,8 +480,10 @@ impl DeskClient {
     ) -> Result<Page<T>, DeskError> {
         page.check(max_limit)?;
         let mut call = call;
-        call.query.push(("from", page.from.to_string()));
-        call.query.push(("limit", page.limit.to_string()));
+        call.query
+            .push((Cow::Borrowed("from"), page.from.to_string()));
+        call.query
+            .push((Cow::Borrowed("limit"), page.limit.to_string()));
         #[derive(serde::Deserialize)]
         struct Envelope<T> {
             #[serde(default = "Vec::new")]

@@ -51,7 +51,8 @@ mod pagination;
 pub mod telemetry;
 mod time;
 
-pub use client::{DeskClient, DeskClientBuilder, TokenSource};
+pub use client::{DeskClient, DeskClientBuilder, RawRequest, RawResponse, TokenSource};
+pub use reqwest::Method;
 pub use endpoints::{ContactSearch, MAX_LIMIT, MAX_THREAD_LIMIT, TicketFilter, TicketSearch};
 pub use error::{ApiError, DeskError, ErrorCode, FieldError, Side};
 pub use ids::{
