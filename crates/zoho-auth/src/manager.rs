@@ -938,10 +938,12 @@ impl Inner {
         let lifetime = grant.expires_in;
         let jitter = self.config.refresh_jitter.mul_f64(fastrand::f64());
         let lead = (self.config.refresh_margin + jitter).max(self.config.expiry_skew * 2);
+        // Short-lived tokens (tests, sandboxes) refresh halfway through their usable life, so the
+        // refresh always lands before the token stops being handed out.
         let refresh_in = if lifetime > lead * 2 {
             lifetime - lead
         } else {
-            lifetime / 2
+            lifetime.saturating_sub(self.config.expiry_skew) / 2
         };
         let expires_at_wall = SystemTime::now() + lifetime;
         let token = Token {

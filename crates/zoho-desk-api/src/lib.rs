@@ -52,7 +52,6 @@ pub mod telemetry;
 mod time;
 
 pub use client::{DeskClient, DeskClientBuilder, RawRequest, RawResponse, TokenSource};
-pub use reqwest::Method;
 pub use endpoints::{ContactSearch, MAX_LIMIT, MAX_THREAD_LIMIT, TicketFilter, TicketSearch};
 pub use error::{ApiError, DeskError, ErrorCode, FieldError, Side};
 pub use ids::{
@@ -63,4 +62,5 @@ pub use models::{
     NewContact, NewTicket, Organization, Thread, Ticket, TicketContact, TicketUpdate,
 };
 pub use pagination::{Page, PageRequest};
+pub use reqwest::Method;
 pub use time::{Count, ZohoTime};

@@ -1,0 +1,660 @@
+//! The `/api/zoho-desk/*` routes: token status and forced refresh (the original integration's
+//! shapes, extended), and typed Desk routes over `zoho-desk-api`.
+
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use zoho_auth::{RefreshError, TokenError, TokenStatus};
+use zoho_desk_api::{
+    ContactId, ContactSearch, ContactUpdate, DepartmentId, NewComment, NewContact, NewTicket, Page,
+    PageRequest, TicketFilter, TicketId, TicketSearch, TicketUpdate,
+};
+
+use crate::error::RouteError;
+use crate::state::Ctx;
+
+/// Page size when the client gives none (Zoho's own default).
+const DEFAULT_LIMIT: u32 = 10;
+
+/// `2025-11-11T17:00:00.000Z`, the original integration's timestamp format.
+pub(crate) fn iso(time: SystemTime) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    OffsetDateTime::from(time)
+        .format(&format)
+        .unwrap_or_default()
+}
+
+// --- token ---------------------------------------------------------------------------------
+
+/// `GET /api/zoho-desk/token`: the original shape plus expiry, state and refresh details.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenStatusBody {
+    success: bool,
+    auto_refresh_enabled: bool,
+    has_token: bool,
+    /// First characters of the token only.
+    token_preview: Option<String>,
+    timestamp: String,
+    expires_at: Option<String>,
+    /// `empty`, `fresh`, `refreshing`, `backing_off`, `failed_permanently` or `fallback`.
+    state: String,
+    last_refresh: Option<LastRefreshBody>,
+    fallback: bool,
+    retry_at: Option<String>,
+    refreshes: RefreshCountsBody,
+    budget_remaining: usize,
+}
+
+/// The latest refresh attempt.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastRefreshBody {
+    at: String,
+    reason: String,
+    success: bool,
+    error: Option<String>,
+}
+
+/// Refresh counters since start.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshCountsBody {
+    attempts: u64,
+    successes: u64,
+    failures: u64,
+    budget_refused: u64,
+}
+
+impl From<TokenStatus> for TokenStatusBody {
+    fn from(status: TokenStatus) -> Self {
+        TokenStatusBody {
+            success: true,
+            auto_refresh_enabled: true,
+            has_token: status.has_token,
+            token_preview: status.token_preview,
+            timestamp: iso(SystemTime::now()),
+            expires_at: status.expires_at.map(iso),
+            state: status.state.as_str().to_owned(),
+            last_refresh: status.last_refresh.map(|last| LastRefreshBody {
+                at: iso(last.at),
+                reason: last.reason.label().to_owned(),
+                success: last.error.is_none(),
+                error: last.error.map(|e| e.to_string()),
+            }),
+            fallback: status.fallback,
+            retry_at: status.retry_at.map(iso),
+            refreshes: RefreshCountsBody {
+                attempts: status.refreshes.attempts,
+                successes: status.refreshes.successes,
+                failures: status.refreshes.failures,
+                budget_refused: status.refreshes.budget_refused,
+            },
+            budget_remaining: status.budget_remaining,
+        }
+    }
+}
+
+/// `POST /api/zoho-desk/token`: the original shape.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshBody {
+    success: bool,
+    message: String,
+    token_preview: String,
+    timestamp: String,
+}
+
+/// An error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// `{"code","message","requestId"[,"fields"]}`.
+    #[schema(value_type = Object)]
+    error: Value,
+}
+
+/// A page of a Desk list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListBody {
+    /// The items, in Zoho's shapes.
+    #[schema(value_type = Vec<Object>)]
+    data: Value,
+    /// Offset of the first item.
+    from: u32,
+    /// Page size.
+    limit: u32,
+    /// The URL of the next page, or null on the last page.
+    next: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/zoho-desk/token", tag = "token",
+    responses((status = 200, description = "Token status (preview only)", body = TokenStatusBody)))]
+pub(crate) async fn token_status(ctx: Ctx) -> Response {
+    Json(TokenStatusBody::from(ctx.state.tokens.status())).into_response()
+}
+
+#[utoipa::path(post, path = "/api/zoho-desk/token", tag = "token",
+    responses(
+        (status = 200, description = "Refreshed", body = RefreshBody),
+        (status = 429, description = "Refused: Zoho is throttling or the refresh budget is spent", body = ErrorBody),
+        (status = 502, description = "Zoho refused the refresh", body = ErrorBody)))]
+pub(crate) async fn force_refresh(ctx: Ctx) -> Response {
+    let result = ctx
+        .state
+        .tokens
+        .force_refresh()
+        .await
+        .map_err(refresh_error)
+        .map(|token| {
+            Json(RefreshBody {
+                success: true,
+                message: "Token refreshed successfully".into(),
+                token_preview: token.preview(),
+                timestamp: iso(SystemTime::now()),
+            })
+            .into_response()
+        });
+    ctx.reply(result)
+}
+
+fn refresh_error(error: TokenError) -> RouteError {
+    let retry_after = error.retry_after();
+    let (status, code) = match error.cause() {
+        Some(RefreshError::Throttled | RefreshError::BudgetExhausted { .. }) => {
+            (StatusCode::TOO_MANY_REQUESTS, "refresh_refused")
+        }
+        Some(cause) if cause.is_permanent() => (StatusCode::BAD_GATEWAY, "credentials_rejected"),
+        _ => (StatusCode::BAD_GATEWAY, "refresh_failed"),
+    };
+    RouteError::new(status, code, error.to_string()).with_retry_after(retry_after)
+}
+
+// --- shared helpers ------------------------------------------------------------------------
+
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, RouteError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| RouteError::bad_request(format!("bad query string: {}", e.body_text())))
+}
+
+fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, RouteError> {
+    path.map(|Path(id)| id)
+        .map_err(|e| RouteError::bad_request(e.body_text()))
+}
+
+fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, RouteError> {
+    body.map(|Json(b)| b).map_err(|rejection| {
+        let status = rejection.status();
+        let code = match status {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            _ => "invalid_json",
+        };
+        RouteError::new(status, code, rejection.body_text())
+    })
+}
+
+fn created<T: Serialize>(value: T) -> Response {
+    (StatusCode::CREATED, Json(value)).into_response()
+}
+
+fn ok<T: Serialize>(value: T) -> Response {
+    Json(value).into_response()
+}
+
+/// `from` and `limit` of a list route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    /// 0-based offset (default 0).
+    from: Option<u32>,
+    /// Page size, 1–100 (default 10).
+    limit: Option<u32>,
+}
+
+impl Paging {
+    fn page(&self) -> PageRequest {
+        PageRequest::new(self.from.unwrap_or(0), self.limit.unwrap_or(DEFAULT_LIMIT))
+    }
+}
+
+/// `{"data":[...],"from":N,"limit":N,"next":<url|null>}`; `next` repeats the request's own
+/// query with `from` moved on.
+fn list<T: Serialize>(ctx: &Ctx, page: Page<T>) -> Response {
+    let next = page.next().map(|next| {
+        let mut pairs: Vec<(String, String)> = ctx
+            .query
+            .as_deref()
+            .map(|q| {
+                form_pairs(q)
+                    .into_iter()
+                    .filter(|(k, _)| k != "from" && k != "limit")
+                    .collect()
+            })
+            .unwrap_or_default();
+        pairs.push(("from".into(), next.from.to_string()));
+        pairs.push(("limit".into(), next.limit.to_string()));
+        let query: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        format!("{}?{}", ctx.path, query.join("&"))
+    });
+    ok(json!({ "data": page.data, "from": page.from, "limit": page.limit, "next": next }))
+}
+
+fn form_pairs(query: &str) -> Vec<(String, String)> {
+    Query::<Vec<(String, String)>>::try_from_uri(&format!("/?{query}").parse().unwrap_or_default())
+        .map(|Query(pairs)| pairs)
+        .unwrap_or_default()
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn split(list: Option<String>) -> Vec<String> {
+    list.map(|l| {
+        l.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+// --- tickets -------------------------------------------------------------------------------
+
+/// Filters of the ticket list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketListQuery {
+    /// 0-based offset.
+    from: Option<u32>,
+    /// Page size, 1–100.
+    limit: Option<u32>,
+    /// Department id.
+    department_id: Option<String>,
+    /// Status.
+    status: Option<String>,
+    /// Priority.
+    priority: Option<String>,
+    /// Assignee id or `Unassigned`.
+    assignee: Option<String>,
+    /// Channel.
+    channel: Option<String>,
+    /// Sort key, `-` prefix for descending.
+    sort_by: Option<String>,
+    /// Related data, comma-separated.
+    include: Option<String>,
+    /// Fields, comma-separated.
+    fields: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/zoho-desk/tickets", tag = "tickets", params(TicketListQuery),
+    responses((status = 200, body = ListBody), (status = 400, body = ErrorBody), (status = 502, body = ErrorBody)))]
+pub(crate) async fn list_tickets(
+    ctx: Ctx,
+    q: Result<Query<TicketListQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        let q = query(q)?;
+        let page = PageRequest::new(q.from.unwrap_or(0), q.limit.unwrap_or(DEFAULT_LIMIT));
+        let filter = TicketFilter {
+            department_id: q.department_id.map(DepartmentId::new),
+            status: q.status,
+            priority: q.priority,
+            assignee: q.assignee,
+            channel: q.channel,
+            sort_by: q.sort_by,
+            include: split(q.include),
+            fields: split(q.fields),
+        };
+        Ok(list(
+            &ctx,
+            ctx.state.desk.list_tickets(&filter, page).await?,
+        ))
+    }
+    .await;
+    ctx.reply(result)
+}
+
+#[utoipa::path(post, path = "/api/zoho-desk/tickets", tag = "tickets",
+    request_body(content = Object, description = "Zoho's ticket shape: subject, departmentId, contactId or contact"),
+    responses((status = 201, body = Object), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn create_ticket(
+    ctx: Ctx,
+    new: Result<Json<NewTicket>, JsonRejection>,
+) -> Response {
+    let result = async { Ok(created(ctx.state.desk.create_ticket(&body(new)?).await?)) }.await;
+    ctx.reply(result)
+}
+
+#[utoipa::path(get, path = "/api/zoho-desk/tickets/{id}", tag = "tickets", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_ticket(ctx: Ctx, id: Result<Path<String>, PathRejection>) -> Response {
+    let result = async {
+        Ok(ok(ctx
+            .state
+            .desk
+            .ticket(&TicketId::new(path_id(id)?))
+            .await?))
+    }
+    .await;
+    ctx.reply(result)
+}
+
+#[utoipa::path(patch, path = "/api/zoho-desk/tickets/{id}", tag = "tickets", params(("id" = String, Path)),
+    request_body(content = Object), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub(crate) async fn update_ticket(
+    ctx: Ctx,
+    id: Result<Path<String>, PathRejection>,
+    update: Result<Json<TicketUpdate>, JsonRejection>,
+) -> Response {
+    let result = async {
+        let id = TicketId::new(path_id(id)?);
+        Ok(ok(ctx
+            .state
+            .desk
+            .update_ticket(&id, &body(update)?)
+            .await?))
+    }
+    .await;
+    ctx.reply(result)
+}
+
+#[utoipa::path(get, path = "/api/zoho-desk/tickets/{id}/threads", tag = "tickets",
+    params(("id" = String, Path), Paging), responses((status = 200, body = ListBody)))]
+pub(crate) async fn list_threads(
+    ctx: Ctx,
+    id: Result<Path<String>, PathRejection>,
+    paging: Result<Query<Paging>, QueryRejection>,
+) -> Response {
+    let result = async {
+        let id = TicketId::new(path_id(id)?);
+        Ok(list(
+            &ctx,
+            ctx.state
+                .desk
+                .list_threads(&id, query(paging)?.page())
+                .await?,
+        ))
+    }
+    .await;
+    ctx.reply(result)
+}
+
+#[utoipa::path(get, path = "/api/zoho-desk/tickets/{id}/comments", tag = "tickets",
+    params(("id" = String, Path), Paging), responses((status = 200, body = ListBody)))]
+pub(crate) async fn list_comments(
+    ctx: Ctx,
+    id: Result<Path<String>, PathRejection>,
+    paging: Result<Query<Paging>, QueryRejection>,
+) -> Response {
+    let result = async {
+        let id = TicketId::new(path_id(id)?);
+        Ok(list(
+            &ctx,
+            ctx.state
+                .desk
+                .list_comments(&id, query(paging)?.page())
+                .await?,
+        ))
+    }
+    .await;
+    ctx.reply(result)
+}
+
+#[utoipa::path(post, path = "/api/zoho-desk/tickets/{id}/comments", tag = "tickets",
+    params(("id" = String, Path)), request_body(content = Object), responses((status = 201, body = Object)))]
+pub(crate) async fn create_comment(
+    ctx: Ctx,
+    id: Result<Path<String>, PathRejection>,
+    comment: Result<Json<NewComment>, JsonRejection>,
+) -> Response {
+    let result = async {
+        let id = TicketId::new(path_id(id)?);
+        Ok(created(
+            ctx.state.desk.create_comment(&id, &body(comment)?).await?,
+        ))
+    }
+    .await;
+    ctx.reply(result)
+}
+
+/// Ticket search parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketSearchQuery {
+    /// 0-based offset.
+    from: Option<u32>,
+    /// Page size, 1–100.
+    limit: Option<u32>,
+    /// Subject contains.
+    subject: Option<String>,
+    /// Contact email.
+    email: Option<String>,
+    /// Status.
+    status: Option<String>,
+    /// Priority.
+    priority: Option<String>,
+    /// Department id.
+    department_id: Option<String>,
+    /// Ticket number.
+    ticket_number: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/zoho-desk/tickets/search", tag = "tickets", params(TicketSearchQuery),
+    responses((status = 200, body = ListBody)))]
+pub(crate) async fn search_tickets(
+    ctx: Ctx,
+    q: Result<Query<TicketSearchQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        let q = query(q)?;
+        let page = PageRequest::new(q.from.unwrap_or(0), q.limit.unwrap_or(DEFAULT_LIMIT));
+        let search = TicketSearch {
+            subject: q.subject,
+            email: q.email,
+            status: q.status,
+            priority: q.priority,
+            department_id: q.department_id.map(DepartmentId::new),
+            ticket_number: q.ticket_number,
+        };
+        Ok(list(
+            &ctx,
+            ctx.state.desk.search_tickets(&search, page).await?,
+        ))
+    }
+    .await;
+    ctx.reply(result)
+}
+
+// --- contacts ------------------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/zoho-desk/contacts", tag = "contacts", params(Paging),
+    responses((status = 200, body = ListBody)))]
+pub(crate) async fn list_contacts(
+    ctx: Ctx,
+    paging: Result<Query<Paging>, QueryRejection>,
+) -> Response {
+    let result = async {
+        Ok(list(
+            &ctx,
+            ctx.state.desk.list_contacts(query(paging)?.page()).await?,
+        ))
+    }
+    .await;
+    ctx.reply(result)
+}
+
+#[utoipa::path(post, path = "/api/zoho-desk/contacts", tag = "contacts", request_body(content = Object),
+    responses((status = 201, body = Object), (status = 422, body = ErrorBody)))]
+pub(crate) async fn create_contact(
+    ctx: Ctx,
+    new: Result<Json<NewContact>, JsonRejection>,
+) -> Response {
+    let result = async { Ok(created(ctx.state.desk.create_contact(&body(new)?).await?)) }.await;
+    ctx.reply(result)
+}
+
+#[utoipa::path(get, path = "/api/zoho-desk/contacts/{id}", tag = "contacts", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_contact(ctx: Ctx, id: Result<Path<String>, PathRejection>) -> Response {
+    let result = async {
+        Ok(ok(ctx
+            .state
+            .desk
+            .contact(&ContactId::new(path_id(id)?))
+            .await?))
+    }
+    .await;
+    ctx.reply(result)
+}
+
+#[utoipa::path(patch, path = "/api/zoho-desk/contacts/{id}", tag = "contacts", params(("id" = String, Path)),
+    request_body(content = Object), responses((status = 200, body = Object)))]
+pub(crate) async fn update_contact(
+    ctx: Ctx,
+    id: Result<Path<String>, PathRejection>,
+    update: Result<Json<ContactUpdate>, JsonRejection>,
+) -> Response {
+    let result = async {
+        let id = ContactId::new(path_id(id)?);
+        Ok(ok(ctx
+            .state
+            .desk
+            .update_contact(&id, &body(update)?)
+            .await?))
+    }
+    .await;
+    ctx.reply(result)
+}
+
+/// Contact search parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactSearchQuery {
+    /// 0-based offset.
+    from: Option<u32>,
+    /// Page size, 1–100.
+    limit: Option<u32>,
+    /// Email.
+    email: Option<String>,
+    /// First name.
+    first_name: Option<String>,
+    /// Last name.
+    last_name: Option<String>,
+    /// Phone.
+    phone: Option<String>,
+    /// Sort key.
+    sort_by: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/zoho-desk/contacts/search", tag = "contacts", params(ContactSearchQuery),
+    responses((status = 200, body = ListBody)))]
+pub(crate) async fn search_contacts(
+    ctx: Ctx,
+    q: Result<Query<ContactSearchQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        let q = query(q)?;
+        let page = PageRequest::new(q.from.unwrap_or(0), q.limit.unwrap_or(DEFAULT_LIMIT));
+        let search = ContactSearch {
+            email: q.email,
+            first_name: q.first_name,
+            last_name: q.last_name,
+            phone: q.phone,
+            sort_by: q.sort_by,
+        };
+        Ok(list(
+            &ctx,
+            ctx.state.desk.search_contacts(&search, page).await?,
+        ))
+    }
+    .await;
+    ctx.reply(result)
+}
+
+// --- directory -----------------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/zoho-desk/agents", tag = "directory", params(Paging),
+    responses((status = 200, body = ListBody)))]
+pub(crate) async fn list_agents(
+    ctx: Ctx,
+    paging: Result<Query<Paging>, QueryRejection>,
+) -> Response {
+    let result = async {
+        Ok(list(
+            &ctx,
+            ctx.state.desk.list_agents(query(paging)?.page()).await?,
+        ))
+    }
+    .await;
+    ctx.reply(result)
+}
+
+#[utoipa::path(get, path = "/api/zoho-desk/departments", tag = "directory", params(Paging),
+    responses((status = 200, body = ListBody)))]
+pub(crate) async fn list_departments(
+    ctx: Ctx,
+    paging: Result<Query<Paging>, QueryRejection>,
+) -> Response {
+    let result = async {
+        Ok(list(
+            &ctx,
+            ctx.state
+                .desk
+                .list_departments(query(paging)?.page())
+                .await?,
+        ))
+    }
+    .await;
+    ctx.reply(result)
+}
+
+#[utoipa::path(get, path = "/api/zoho-desk/organizations", tag = "directory",
+    responses((status = 200, body = Object)))]
+pub(crate) async fn list_organizations(ctx: Ctx) -> Response {
+    let result = async { Ok(ok(json!({ "data": ctx.state.desk.organizations().await? }))) }.await;
+    ctx.reply(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_have_milliseconds_and_z() {
+        let text =
+            iso(SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_762_880_400_123));
+        assert_eq!(text, "2025-11-11T17:00:00.123Z");
+        assert_eq!(iso(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(encode("On Hold&x=1"), "On%20Hold%26x%3D1");
+    }
+}

@@ -1,0 +1,316 @@
+//! The API router with its layers, both listeners, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::{Level, info, warn};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::{ApiKeys, RequireRole, Role, X_API_KEY, X_REQUEST_ID, request_id, require_role};
+use crate::config::{RateLimitConfig, ServerConfig};
+use crate::error::render;
+use crate::rate_limit::{RateLimit, rate_limit};
+use crate::state::AppState;
+use crate::{admin, passthrough, routes, telemetry};
+
+/// The OpenAPI document, generated from the handlers' annotations.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "zoho-gateway", description = "A gateway to the Zoho Desk API with a token cache that is never caught out by expiry."),
+    paths(
+        routes::token_status, routes::force_refresh,
+        routes::list_tickets, routes::create_ticket, routes::get_ticket, routes::update_ticket,
+        routes::list_threads, routes::list_comments, routes::create_comment, routes::search_tickets,
+        routes::list_contacts, routes::create_contact, routes::get_contact, routes::update_contact,
+        routes::search_contacts, routes::list_agents, routes::list_departments, routes::list_organizations,
+    ),
+    components(schemas(routes::TokenStatusBody, routes::RefreshBody, routes::ErrorBody, routes::ListBody)),
+    tags((name = "token"), (name = "tickets"), (name = "contacts"), (name = "directory")),
+)]
+pub struct ApiDoc;
+
+/// `x-request-id` values for requests that come without one.
+#[derive(Clone, Copy, Default)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = format!("{:016x}{:016x}", fastrand_u64(), fastrand_u64());
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+fn fastrand_u64() -> u64 {
+    // std's RandomState is seeded per process from the OS; hashing a counter gives cheap,
+    // unpredictable-enough ids without another dependency.
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static STATE: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
+    STATE
+        .get_or_init(RandomState::new)
+        .hash_one(COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The API router: routes, roles, rate limit, and the layers every request passes.
+pub fn api_router(
+    state: AppState,
+    server: &ServerConfig,
+    keys: Arc<ApiKeys>,
+    limits: &RateLimitConfig,
+) -> Router {
+    let role = |role: Role| from_fn_with_state(RequireRole::new(keys.clone(), role), require_role);
+    let reads = Router::new()
+        .route("/api/zoho-desk/token", get(routes::token_status))
+        .route("/api/zoho-desk/tickets", get(routes::list_tickets))
+        .route("/api/zoho-desk/tickets/search", get(routes::search_tickets))
+        .route("/api/zoho-desk/tickets/{id}", get(routes::get_ticket))
+        .route(
+            "/api/zoho-desk/tickets/{id}/threads",
+            get(routes::list_threads),
+        )
+        .route(
+            "/api/zoho-desk/tickets/{id}/comments",
+            get(routes::list_comments),
+        )
+        .route("/api/zoho-desk/contacts", get(routes::list_contacts))
+        .route(
+            "/api/zoho-desk/contacts/search",
+            get(routes::search_contacts),
+        )
+        .route("/api/zoho-desk/contacts/{id}", get(routes::get_contact))
+        .route("/api/zoho-desk/agents", get(routes::list_agents))
+        .route("/api/zoho-desk/departments", get(routes::list_departments))
+        .route(
+            "/api/zoho-desk/organizations",
+            get(routes::list_organizations),
+        )
+        .route_layer(role(Role::Read));
+    let writes = Router::new()
+        .route("/api/zoho-desk/tickets", post(routes::create_ticket))
+        .route("/api/zoho-desk/tickets/{id}", patch(routes::update_ticket))
+        .route(
+            "/api/zoho-desk/tickets/{id}/comments",
+            post(routes::create_comment),
+        )
+        .route("/api/zoho-desk/contacts", post(routes::create_contact))
+        .route(
+            "/api/zoho-desk/contacts/{id}",
+            patch(routes::update_contact),
+        )
+        .route_layer(role(Role::Write));
+    let admin = Router::new()
+        .route("/api/zoho-desk/token", post(routes::force_refresh))
+        .route_layer(role(Role::Admin));
+    // The pass-through: reads need read, anything else write (checked per method inside).
+    let passthrough = passthrough::router(axum::extract::FromRef::from_ref(&state))
+        .route_layer(from_fn_with_state(keys.clone(), passthrough_role));
+
+    let api = reads
+        .merge(writes)
+        .merge(admin)
+        .with_state(state)
+        .merge(passthrough)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .layer(DefaultBodyLimit::max(server.body_limit_bytes))
+        // Rate limiting needs the key name, so authentication (any role) runs outside it.
+        .layer(from_fn_with_state(RateLimit::new(limits), rate_limit))
+        .layer(role(Role::Read));
+
+    let cors = cors_layer(&server.cors_origins);
+    let sensitive: Arc<[HeaderName]> = Arc::new([header::AUTHORIZATION, header::COOKIE, X_API_KEY]);
+    let layers = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::from_shared(sensitive))
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID, RandomRequestId))
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(from_fn(telemetry::http_metrics))
+        .layer(from_fn(json_errors))
+        .layer(CatchPanicLayer::custom(|_| {
+            render(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+                None,
+                None,
+            )
+        }))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            server.request_timeout,
+        ));
+    match cors {
+        Some(cors) => api.layer(layers).layer(cors),
+        None => api.layer(layers),
+    }
+}
+
+async fn passthrough_role(
+    axum::extract::State(keys): axum::extract::State<Arc<ApiKeys>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let role = if matches!(*request.method(), Method::GET | Method::HEAD) {
+        Role::Read
+    } else {
+        Role::Write
+    };
+    require_role(
+        axum::extract::State(RequireRole::new(keys, role)),
+        request,
+        next,
+    )
+    .await
+}
+
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| o.parse::<HeaderValue>().ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::PATCH])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                X_API_KEY,
+                X_REQUEST_ID,
+            ]),
+    )
+}
+
+/// Answers that layers or the router produce without a body (404 for an unknown route, 405,
+/// 408/504 timeouts, 413) become the same JSON error shape as everything else.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let id = request_id(request.headers()).map(str::to_owned);
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() && !status.is_server_error() || is_json {
+        return response;
+    }
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::GATEWAY_TIMEOUT | StatusCode::REQUEST_TIMEOUT => "timeout",
+        s if s.is_server_error() => "internal",
+        _ => "invalid_request",
+    };
+    let message = status.canonical_reason().unwrap_or("error").to_owned();
+    let (parts, _) = response.into_parts();
+    let mut rendered = render(status, code, message, id.as_deref(), None);
+    for name in [header::ALLOW, header::RETRY_AFTER, X_REQUEST_ID] {
+        if let Some(value) = parts.headers.get(&name) {
+            rendered.headers_mut().insert(name, value.clone());
+        }
+    }
+    rendered.into_response()
+}
+
+/// Binds both listeners; returns their addresses (ports may be 0 in tests).
+pub async fn bind(server: &ServerConfig) -> std::io::Result<(TcpListener, TcpListener)> {
+    let api = TcpListener::bind(server.listen).await?;
+    let admin = TcpListener::bind(server.admin_listen).await?;
+    Ok((api, admin))
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, drains in-flight requests for up to
+/// `grace`, and returns.
+pub async fn serve(
+    api_listener: TcpListener,
+    admin_listener: TcpListener,
+    api: Router,
+    admin: Router,
+    grace: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let api_server = axum::serve(
+        api_listener,
+        api.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(wait(stop_rx.clone()));
+    let admin_server = axum::serve(admin_listener, admin.into_make_service())
+        .with_graceful_shutdown(wait(stop_rx));
+    let servers = tokio::spawn(async move {
+        tokio::try_join!(api_server.into_future(), admin_server.into_future())
+    });
+    shutdown.await;
+    info!(
+        message = "shutting down: no new connections, draining in-flight requests",
+        grace_secs = grace.as_secs()
+    );
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(grace, servers).await {
+        Ok(Ok(result)) => result.map(|_| ()),
+        Ok(Err(join)) => Err(std::io::Error::other(join)),
+        Err(_) => {
+            warn!(
+                message = "drain deadline passed; exiting with requests still in flight",
+                grace_secs = grace.as_secs()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return interrupt.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.unwrap_or(());
+}
+
+/// The admin router (re-exported for the binary).
+pub fn admin_router(state: &AppState, metrics: Option<PrometheusHandle>) -> Router {
+    admin::router(state.tokens.clone(), metrics)
+}

@@ -1,0 +1,608 @@
+//! The real `zoho-gateway` binary on real sockets, with zoho-sim as Zoho.
+
+use std::time::Duration;
+
+use e2e::{Gateway, run, zoho_env};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use zoho_sim::{AccountsConfig, Fault, Route, SimConfig, SimHandle, Times, ZohoSim};
+
+async fn sim() -> SimHandle {
+    ZohoSim::start(SimConfig::default())
+        .await
+        .expect("emulator")
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+async fn get_json(client: &reqwest::Client, url: &str) -> (StatusCode, Value) {
+    let response = client.get(url).send().await.expect("gateway answers");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_with_its_shape() {
+    let sim = sim().await;
+    let gateway = Gateway::start(&zoho_env(&sim)).await;
+    let client = http();
+    let api = &gateway.api;
+
+    let (status, page) = get_json(
+        &client,
+        &format!("{api}/api/zoho-desk/tickets?limit=5&status=Open"),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["data"].as_array().unwrap().len(), 5);
+    assert_eq!(page["from"], 0);
+    assert_eq!(page["limit"], 5);
+    let next = page["next"].as_str().expect("a next link");
+    assert!(
+        next.starts_with("/api/zoho-desk/tickets?")
+            && next.contains("from=5")
+            && next.contains("status=Open")
+    );
+    let (status, second) = get_json(&client, &format!("{api}{next}")).await;
+    assert_eq!(status, 200);
+    assert_ne!(second["data"][0]["id"], page["data"][0]["id"]);
+
+    let ticket = page["data"][0].clone();
+    let id = ticket["id"].as_str().unwrap();
+    let (status, one) = get_json(&client, &format!("{api}/api/zoho-desk/tickets/{id}")).await;
+    assert_eq!(
+        (status, one["id"].clone()),
+        (StatusCode::OK, ticket["id"].clone())
+    );
+    for path in [
+        format!("tickets/{id}/threads"),
+        format!("tickets/{id}/comments"),
+        "contacts".into(),
+        "agents".into(),
+        "departments".into(),
+    ] {
+        let (status, list) = get_json(&client, &format!("{api}/api/zoho-desk/{path}")).await;
+        assert_eq!(status, 200, "{path}: {list}");
+        assert!(list["data"].is_array(), "{path}");
+    }
+    let (status, orgs) = get_json(&client, &format!("{api}/api/zoho-desk/organizations")).await;
+    assert_eq!(status, 200);
+    assert_eq!(orgs["data"][0]["id"], sim.desk_org_id());
+    let word = ticket["subject"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let (status, found) = get_json(
+        &client,
+        &format!("{api}/api/zoho-desk/tickets/search?subject={word}"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(!found["data"].as_array().unwrap().is_empty());
+
+    // Writes.
+    let new_ticket = json!({"subject": "E2E ticket", "departmentId": ticket["departmentId"], "contactId": ticket["contactId"]});
+    let response = client
+        .post(format!("{api}/api/zoho-desk/tickets"))
+        .json(&new_ticket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    let new_id = created["id"].as_str().unwrap();
+    let response = client
+        .patch(format!("{api}/api/zoho-desk/tickets/{new_id}"))
+        .json(&json!({"priority": "High"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = client
+        .post(format!("{api}/api/zoho-desk/tickets/{new_id}/comments"))
+        .json(&json!({"content": "from e2e"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let response = client
+        .post(format!("{api}/api/zoho-desk/contacts"))
+        .json(&json!({"lastName": "E2E", "email": "e2e@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let contact: Value = response.json().await.unwrap();
+    let contact_id = contact["id"].as_str().unwrap();
+    let response = client
+        .patch(format!("{api}/api/zoho-desk/contacts/{contact_id}"))
+        .json(&json!({"phone": "+1 555 0101"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (status, contact) = get_json(
+        &client,
+        &format!("{api}/api/zoho-desk/contacts/{contact_id}"),
+    )
+    .await;
+    assert_eq!(
+        (status, contact["phone"].clone()),
+        (StatusCode::OK, json!("+1 555 0101"))
+    );
+    let (status, found) = get_json(
+        &client,
+        &format!("{api}/api/zoho-desk/contacts/search?email=e2e@example.com"),
+    )
+    .await;
+    assert_eq!(
+        (status, found["data"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(1))
+    );
+    assert_eq!(sim.tickets_with_subject("E2E ticket"), 1);
+
+    // Pass-through.
+    let (status, raw) = get_json(&client, &format!("{api}/api/zoho-desk/v1/departments")).await;
+    assert_eq!(status, 200, "{raw}");
+    assert!(raw["data"].is_array());
+
+    // Errors are JSON with stable codes.
+    let (status, error) = get_json(&client, &format!("{api}/api/zoho-desk/tickets/999999")).await;
+    assert_eq!(
+        (status, error["error"]["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("not_found"))
+    );
+    assert!(error["error"]["requestId"].is_string());
+    let (status, error) =
+        get_json(&client, &format!("{api}/api/zoho-desk/tickets?limit=101")).await;
+    assert_eq!(
+        (status, error["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_request"))
+    );
+    let (status, error) = get_json(&client, &format!("{api}/api/zoho-desk/nope")).await;
+    assert_eq!(
+        (status, error["error"]["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("not_found"))
+    );
+    let response = client
+        .post(format!("{api}/api/zoho-desk/tickets"))
+        .body("{not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "invalid_json");
+
+    // OpenAPI and docs.
+    let (status, doc) = get_json(&client, &format!("{api}/openapi.json")).await;
+    assert_eq!(status, 200);
+    assert!(doc["paths"]["/api/zoho-desk/tickets"].is_object());
+    let docs = client.get(format!("{api}/docs/")).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_routes_keep_the_original_shapes_and_admin_routes_report_health() {
+    let sim = sim().await;
+    let gateway = Gateway::start(&zoho_env(&sim)).await;
+    let client = http();
+    // Readiness turns green once the start-up refresh lands.
+    let mut ready = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("{}/readyz", gateway.admin))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 200
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "ready after the first refresh");
+    let (status, body) = get_json(&client, &format!("{}/api/zoho-desk/token", gateway.api)).await;
+    assert_eq!(status, 200);
+    for field in [
+        "success",
+        "autoRefreshEnabled",
+        "hasToken",
+        "tokenPreview",
+        "timestamp",
+        "expiresAt",
+        "state",
+        "lastRefresh",
+        "fallback",
+    ] {
+        assert!(body.get(field).is_some(), "missing {field}: {body}");
+    }
+    assert_eq!(body["state"], "fresh");
+    let preview = body["tokenPreview"].as_str().unwrap();
+    assert!(
+        preview.ends_with('…') && preview.chars().count() == 17,
+        "{preview}"
+    );
+
+    let response = client
+        .post(format!("{}/api/zoho-desk/token", gateway.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let refreshed: Value = response.json().await.unwrap();
+    assert_eq!(refreshed["success"], true);
+    assert_eq!(refreshed["message"], "Token refreshed successfully");
+    assert_ne!(refreshed["tokenPreview"], body["tokenPreview"]);
+    assert_eq!(sim.stats().tokens_minted, 2);
+
+    let (status, health) = get_json(&client, &format!("{}/healthz", gateway.admin)).await;
+    assert_eq!(
+        (status, health["status"].clone()),
+        (StatusCode::OK, json!("ok"))
+    );
+    let metrics = client
+        .get(format!("{}/metrics", gateway.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("zoho_token_refresh_total"), "{metrics}");
+    assert!(metrics.contains("http_server_requests_total"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_keeps_loading_across_token_expiry_and_revocation_with_zero_401s() {
+    // Tokens live 12 s; the gateway refreshes them ahead of expiry while a client keeps reading.
+    let sim = ZohoSim::start(SimConfig {
+        accounts: AccountsConfig {
+            token_lifetime: Duration::from_secs(12),
+            ..AccountsConfig::default()
+        },
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut env = zoho_env(&sim);
+    env.push(("ZOHO_TOKEN_REFRESH_MARGIN_SECS".into(), "1".into()));
+    let gateway = Gateway::start(&env).await;
+    let client = http();
+    let started = std::time::Instant::now();
+    let mut requests = 0;
+    while started.elapsed() < Duration::from_secs(15) {
+        let response = client
+            .get(format!("{}/api/zoho-desk/departments", gateway.api))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
+        requests += 1;
+        if requests == 20 {
+            // Zoho drops the token server-side: one 401 at Zoho, none at the client.
+            sim.invalidate_access_tokens();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = sim.stats();
+    assert!(
+        stats.tokens_minted >= 3,
+        "proactive refreshes plus one after the 401: {}",
+        stats.tokens_minted
+    );
+    assert_eq!(
+        stats.count("GET /departments", 401),
+        1,
+        "only the revoked token met a 401"
+    );
+    println!(
+        "E2E across expiry: {requests} requests, 0 client errors, {} tokens minted, {} Desk 401s",
+        stats.tokens_minted,
+        stats.count("GET /departments", 401)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_and_roles_guard_the_routes() {
+    let sim = sim().await;
+    let mut env = zoho_env(&sim);
+    env.push((
+        "GATEWAY_API_KEYS".into(),
+        "reader:read:reader-key-0123456789,writer:write:writer-key-0123456789,ops:admin:admin-key-01234567890".into(),
+    ));
+    let gateway = Gateway::start(&env).await;
+    let client = http();
+    let url = |path: &str| format!("{}/api/zoho-desk/{path}", gateway.api);
+    let status = |r: reqwest::Response| r.status().as_u16();
+
+    assert_eq!(status(client.get(url("agents")).send().await.unwrap()), 401);
+    assert_eq!(
+        status(
+            client
+                .get(url("agents"))
+                .bearer_auth("wrong-key-0123456789")
+                .send()
+                .await
+                .unwrap()
+        ),
+        401
+    );
+    assert_eq!(
+        status(
+            client
+                .get(url("agents"))
+                .header("x-api-key", "reader-key-0123456789")
+                .send()
+                .await
+                .unwrap()
+        ),
+        200
+    );
+    let body = json!({"lastName": "Roles"});
+    assert_eq!(
+        status(
+            client
+                .post(url("contacts"))
+                .bearer_auth("reader-key-0123456789")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            client
+                .post(url("contacts"))
+                .bearer_auth("writer-key-0123456789")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        ),
+        201
+    );
+    assert_eq!(
+        status(
+            client
+                .post(url("token"))
+                .bearer_auth("writer-key-0123456789")
+                .send()
+                .await
+                .unwrap()
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            client
+                .post(url("token"))
+                .bearer_auth("admin-key-01234567890")
+                .send()
+                .await
+                .unwrap()
+        ),
+        200
+    );
+    assert_eq!(
+        status(
+            client
+                .delete(url("v1/contacts"))
+                .bearer_auth("admin-key-01234567890")
+                .send()
+                .await
+                .unwrap()
+        ),
+        405
+    );
+    let unauthorized = client.get(url("agents")).send().await.unwrap();
+    assert_eq!(unauthorized.headers()["www-authenticate"], "Bearer");
+    let text = unauthorized.text().await.unwrap();
+    assert!(text.contains("\"unauthorized\""), "{text}");
+    assert!(
+        !gateway.output().contains("reader-key-0123456789"),
+        "a key reached the logs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_past_the_rate_limit_gets_429_with_retry_after() {
+    let sim = sim().await;
+    let mut env = zoho_env(&sim);
+    env.push(("GATEWAY_RATE_LIMIT_PER_SECOND".into(), "1".into()));
+    env.push(("GATEWAY_RATE_LIMIT_BURST".into(), "3".into()));
+    let gateway = Gateway::start(&env).await;
+    let client = http();
+    let mut limited = 0;
+    for _ in 0..10 {
+        let response = client
+            .get(format!("{}/api/zoho-desk/departments", gateway.api))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 429 {
+            limited += 1;
+            let retry_after: u64 = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(retry_after >= 1);
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "rate_limited");
+        }
+    }
+    assert!(
+        limited >= 6,
+        "burst of 3 allowed, the rest limited: {limited} limited"
+    );
+    assert!(
+        sim.desk_calls("GET /departments") <= 4,
+        "limited requests never reached Zoho"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_exits_64_naming_the_variable_before_binding() {
+    let sim = sim().await;
+    let base = zoho_env(&sim);
+    let with = |name: &str, value: &str| {
+        let mut env: Vec<_> = base.iter().filter(|(k, _)| k != name).cloned().collect();
+        env.push((name.to_owned(), value.to_owned()));
+        env
+    };
+    let without = |name: &str| {
+        base.iter()
+            .filter(|(k, _)| k != name)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let cases: Vec<(&str, Vec<(String, String)>)> = vec![
+        ("ZOHO_DESK_CLIENT_ID", without("ZOHO_DESK_CLIENT_ID")),
+        (
+            "ZOHO_DESK_REFRESH_TOKEN",
+            without("ZOHO_DESK_REFRESH_TOKEN"),
+        ),
+        ("ZOHO_DESK_ORG_ID", without("ZOHO_DESK_ORG_ID")),
+        (
+            "ZOHO_DESK_DOMAIN",
+            with("ZOHO_DESK_DOMAIN", "desk.zoho.mars"),
+        ),
+        (
+            "ZOHO_TOKEN_REFRESH_MARGIN_SECS",
+            with("ZOHO_TOKEN_REFRESH_MARGIN_SECS", "soon"),
+        ),
+        ("GATEWAY_LISTEN", with("GATEWAY_LISTEN", "0.0.0.0:3999")),
+        (
+            "ZOHO_ACCOUNTS_URL",
+            with("ZOHO_ACCOUNTS_URL", "ftp://accounts"),
+        ),
+    ];
+    for (variable, env) in cases {
+        let (code, output) = run(&["serve", "--admin-listen", "127.0.0.1:0"], &env).await;
+        assert_eq!(code, Some(64), "{variable}: {output}");
+        assert!(output.contains(variable), "{variable} not named: {output}");
+        assert!(
+            !output.contains("listening"),
+            "{variable}: bound a port: {output}"
+        );
+        assert!(
+            !output.contains(zoho_sim::DEFAULT_CLIENT_SECRET),
+            "{variable}: echoed a secret"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_requests_and_loses_none() {
+    let sim = sim().await;
+    let gateway = Gateway::start(&zoho_env(&sim)).await;
+    let mut gateway = gateway;
+    let client = http();
+    // Warm up, then make Zoho slow so requests are in flight when SIGTERM arrives.
+    client
+        .get(format!("{}/api/zoho-desk/departments", gateway.api))
+        .send()
+        .await
+        .unwrap();
+    sim.inject(
+        Route::Desk,
+        Fault::latency(Duration::from_millis(1500)),
+        Times::Always,
+    );
+    let requests: Vec<_> = (0..5)
+        .map(|_| {
+            let client = client.clone();
+            let url = format!("{}/api/zoho-desk/departments", gateway.api);
+            tokio::spawn(async move { client.get(url).send().await.map(|r| r.status()) })
+        })
+        .collect();
+    for _ in 0..200 {
+        if sim.stats().in_flight >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(sim.stats().in_flight >= 5, "requests in flight at Zoho");
+    gateway.terminate();
+    for request in requests {
+        assert_eq!(
+            request.await.unwrap().expect("answered").as_u16(),
+            200,
+            "an in-flight request was lost"
+        );
+    }
+    let status = gateway.wait().await;
+    assert!(
+        status.success(),
+        "clean exit: {status:?}\n{}",
+        gateway.output()
+    );
+    assert!(gateway.output().contains("draining"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_the_outcome_and_classifies_failures() {
+    let sim = sim().await;
+    let (code, output) = run(&["check"], &zoho_env(&sim)).await;
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        output.contains("token refresh: ok") && output.contains("…"),
+        "{output}"
+    );
+    assert!(output.contains(&sim.desk_org_id()));
+    sim.revoke_refresh_token(zoho_sim::DEFAULT_REFRESH_TOKEN);
+    let (code, output) = run(&["check"], &zoho_env(&sim)).await;
+    assert_eq!(code, Some(77), "{output}");
+    assert!(
+        output.contains("invalid_code") && output.contains("re-consent"),
+        "{output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_needs_no_configuration() {
+    let gateway = Gateway::start_with_args(
+        &[
+            "serve",
+            "--sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    )
+    .await;
+    let client = http();
+    let (status, page) = get_json(
+        &client,
+        &format!("{}/api/zoho-desk/tickets?limit=3", gateway.api),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["data"].as_array().unwrap().len(), 3);
+    let output = gateway.output();
+    assert!(
+        output.contains("curl -s http://127.0.0.1:") && output.contains("/api/zoho-desk/token"),
+        "{output}"
+    );
+}
