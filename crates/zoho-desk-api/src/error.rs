@@ -43,55 +43,48 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code this client knows.
+    const KNOWN: [ErrorCode; 14] = [
+        ErrorCode::InvalidOauth,
+        ErrorCode::Unauthorized,
+        ErrorCode::ScopeMismatch,
+        ErrorCode::OauthOrgMismatch,
+        ErrorCode::Forbidden,
+        ErrorCode::LicenseAccessLimited,
+        ErrorCode::UrlNotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::ResourceSizeExceeded,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::InvalidData,
+        ErrorCode::UnprocessableEntity,
+        ErrorCode::TooManyRequests,
+        ErrorCode::ThresholdExceeded,
+    ];
+
     /// Parses Zoho's spelling.
     pub fn parse(code: &str) -> Self {
-        match code {
-            "INVALID_OAUTH" => ErrorCode::InvalidOauth,
-            "UNAUTHORIZED" => ErrorCode::Unauthorized,
-            "SCOPE_MISMATCH" => ErrorCode::ScopeMismatch,
-            "OAUTH_ORG_MISMATCH" => ErrorCode::OauthOrgMismatch,
-            "FORBIDDEN" => ErrorCode::Forbidden,
-            "LICENSE_ACCESS_LIMITED" => ErrorCode::LicenseAccessLimited,
-            "URL_NOT_FOUND" => ErrorCode::UrlNotFound,
-            "METHOD_NOT_ALLOWED" => ErrorCode::MethodNotAllowed,
-            "RESOURCE_SIZE_EXCEEDED" => ErrorCode::ResourceSizeExceeded,
-            "UNSUPPORTED_MEDIA_TYPE" => ErrorCode::UnsupportedMediaType,
-            "INVALID_DATA" => ErrorCode::InvalidData,
-            "UNPROCESSABLE_ENTITY" => ErrorCode::UnprocessableEntity,
-            "TOO_MANY_REQUESTS" => ErrorCode::TooManyRequests,
-            "THRESHOLD_EXCEEDED" => ErrorCode::ThresholdExceeded,
-            other => ErrorCode::Unknown(
-                other
-                    .chars()
-                    .filter(|c| c.is_ascii_graphic())
-                    .take(64)
-                    .collect(),
-            ),
-        }
+        Self::KNOWN
+            .into_iter()
+            .find(|known| known.metric_label() == code)
+            .unwrap_or_else(|| {
+                ErrorCode::Unknown(
+                    code.chars()
+                        .filter(|c| c.is_ascii_graphic())
+                        .take(64)
+                        .collect(),
+                )
+            })
     }
 
     /// Zoho's spelling.
     pub fn as_str(&self) -> &str {
         match self {
-            ErrorCode::InvalidOauth => "INVALID_OAUTH",
-            ErrorCode::Unauthorized => "UNAUTHORIZED",
-            ErrorCode::ScopeMismatch => "SCOPE_MISMATCH",
-            ErrorCode::OauthOrgMismatch => "OAUTH_ORG_MISMATCH",
-            ErrorCode::Forbidden => "FORBIDDEN",
-            ErrorCode::LicenseAccessLimited => "LICENSE_ACCESS_LIMITED",
-            ErrorCode::UrlNotFound => "URL_NOT_FOUND",
-            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
-            ErrorCode::ResourceSizeExceeded => "RESOURCE_SIZE_EXCEEDED",
-            ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-            ErrorCode::InvalidData => "INVALID_DATA",
-            ErrorCode::UnprocessableEntity => "UNPROCESSABLE_ENTITY",
-            ErrorCode::TooManyRequests => "TOO_MANY_REQUESTS",
-            ErrorCode::ThresholdExceeded => "THRESHOLD_EXCEEDED",
             ErrorCode::Unknown(code) => code,
+            known => known.metric_label(),
         }
     }
 
-    /// A bounded metric label: known codes as spelled, anything else `unknown`.
+    /// A bounded metric label: known codes as Zoho spells them, anything else `unknown`.
     pub fn metric_label(&self) -> &'static str {
         match self {
             ErrorCode::InvalidOauth => "INVALID_OAUTH",
