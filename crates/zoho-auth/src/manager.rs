@@ -341,6 +341,7 @@ impl TokenManagerBuilder {
                 fallback_active: false,
                 fallback_rejected: false,
                 credentials_epoch: 0,
+                waiting_spans: Vec::new(),
             }),
             config,
             wake: wake.clone(),
@@ -416,6 +417,22 @@ struct State {
     fallback_rejected: bool,
     /// Bumped by `replace_credentials`, so a result for old credentials is not misread.
     credentials_epoch: u64,
+    /// Spans of callers waiting for the next refresh; the refresh span links to them, so a trace
+    /// of a slow request shows the refresh it waited for.
+    waiting_spans: Vec<tracing::Id>,
+}
+
+impl State {
+    /// Remembers the current span (bounded: a storm of waiters links to its first few).
+    fn note_waiting_span(&mut self) {
+        const MAX_LINKS: usize = 16;
+        if self.waiting_spans.len() < MAX_LINKS
+            && let Some(id) = tracing::Span::current().id()
+            && !self.waiting_spans.contains(&id)
+        {
+            self.waiting_spans.push(id);
+        }
+    }
 }
 
 enum Action {
@@ -486,6 +503,7 @@ impl TokenManager {
                 _ => {
                     state.demand = true;
                     state.min_validity = state.min_validity.max(need);
+                    state.note_waiting_span();
                 }
             }
         }
@@ -553,6 +571,7 @@ impl TokenManager {
                         });
                     }
                     state.forced = true;
+                    state.note_waiting_span();
                 }
             }
         }
@@ -785,6 +804,7 @@ impl Inner {
 
     fn publish_outcome(&self, state: &mut State) {
         state.demand = false;
+        state.waiting_spans.clear();
         state.min_validity = Duration::ZERO;
         self.outcomes.send_modify(|seq| *seq += 1);
     }
@@ -881,12 +901,23 @@ impl Inner {
 
     async fn refresh(&self, reason: RefreshReason) {
         let credentials = self.credentials.load_full();
-        let epoch = self.lock().credentials_epoch;
+        let (epoch, waiting) = {
+            let mut state = self.lock();
+            (
+                state.credentials_epoch,
+                std::mem::take(&mut state.waiting_spans),
+            )
+        };
+        // The driver task has no caller: the span is a root, linked to the requests that waited.
         let span = info_span!(
+            parent: None,
             "zoho_token.refresh",
             reason = reason.label(),
             outcome = tracing::field::Empty
         );
+        for waiter in waiting {
+            span.follows_from(waiter);
+        }
         let started = Instant::now();
         let result = async {
             info!(
