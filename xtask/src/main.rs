@@ -1,19 +1,24 @@
 //! Repository automation: `cargo xtask <command>`. Rust, not shell, so it cannot rot silently.
 //!
-//! - `ci`: everything CI checks, in order — formatting, clippy with warnings denied, and the whole
-//!   test suite (unit, integration, doc tests, and the tidy checks in this crate).
+//! - `ci`: everything CI checks, in order — a preflight for the tools (rustfmt, clippy, and
+//!   Debian's `prometheus` package for `promtool` and `prometheus`, installed when running as
+//!   root), the Prometheus rule checks and rule unit tests (`deploy/prometheus`), formatting,
+//!   clippy with warnings denied, and the whole test suite (unit, integration including the
+//!   real-Prometheus dashboard test, doc tests, and the tidy checks in this crate).
 
 use std::process::{Command, ExitCode};
 
+mod k8s_rules;
 mod tidy;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("k8s-rules") => k8s_rules::run(),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!(
-                "usage: cargo xtask <command>\n\ncommands:\n  ci    fmt --check, clippy -D warnings, the whole test suite"
+                "usage: cargo xtask <command>\n\ncommands:\n  ci    promtool rule checks and tests, fmt --check, clippy -D warnings, the whole test suite"
             );
             Ok(())
         }
@@ -30,6 +35,7 @@ fn main() -> ExitCode {
 
 fn ci() -> Result<(), String> {
     preflight()?;
+    prometheus_checks()?;
     cargo(&["fmt", "--all", "--check"])?;
     cargo(&[
         "clippy",
@@ -47,6 +53,8 @@ fn ci() -> Result<(), String> {
 
 /// Stops at once, with the command to run, when a tool the suite needs is missing.
 fn preflight() -> Result<(), String> {
+    packages()?;
+    redis()?;
     for (component, probe) in [
         ("rustfmt", ["fmt", "--version"]),
         ("clippy", ["clippy", "--version"]),
@@ -79,4 +87,191 @@ fn cargo(args: &[&str]) -> Result<(), String> {
     } else {
         Err(format!("`cargo {}` failed ({status})", args.join(" ")))
     }
+}
+
+/// A Debian package the suite needs, and the tools it must put on PATH.
+struct Package {
+    name: &'static str,
+    tools: &'static [&'static str],
+    why: &'static str,
+}
+
+/// `promtool` for the rule checks and rule unit tests, `prometheus` for the end-to-end dashboard
+/// test; `redis-server` for the Redis store tests that stop and restart their own Redis.
+const PACKAGES: [Package; 2] = [
+    Package {
+        name: "prometheus",
+        tools: &["promtool", "prometheus"],
+        why: "rule checks and the dashboard test",
+    },
+    Package {
+        name: "redis-server",
+        tools: &["redis-server"],
+        why: "the Redis token store tests",
+    },
+];
+
+/// Finds each package's tools; as root installs the package when one is missing (running
+/// `apt-get update` first only if the install fails); otherwise stops with the command to run.
+fn packages() -> Result<(), String> {
+    for package in &PACKAGES {
+        let missing = || -> Vec<&str> {
+            package
+                .tools
+                .iter()
+                .copied()
+                .filter(|tool| !on_path(tool))
+                .collect()
+        };
+        if missing().is_empty() {
+            continue;
+        }
+        let command = format!(
+            "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}",
+            package.name
+        );
+        if !is_root() {
+            return Err(format!(
+                "{} missing ({}): run `{command}`",
+                missing().join(" and "),
+                package.why
+            ));
+        }
+        println!(
+            "xtask: installing Debian's {} package ({})",
+            package.name, package.why
+        );
+        let install = || apt_get(&["install", "-y", "--no-install-recommends", package.name]);
+        if install().is_err() {
+            apt_get(&["update"])?;
+            install()?;
+        }
+        if !missing().is_empty() {
+            return Err(format!(
+                "{} still missing after installing {}: run `{command}`",
+                missing().join(" and "),
+                package.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The Redis the shared-store tests use: `REDIS_URL`, else 127.0.0.1:6379 — started here (no
+/// persistence) when nothing answers there.
+fn redis() -> Result<(), String> {
+    if std::env::var_os("REDIS_URL").is_some() {
+        return Ok(());
+    }
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], 6379));
+    let up = || {
+        std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(1)).is_ok()
+    };
+    if up() {
+        return Ok(());
+    }
+    println!("xtask: starting redis-server on 127.0.0.1:6379");
+    let status = Command::new("redis-server")
+        .args([
+            "--port",
+            "6379",
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "yes",
+        ])
+        .status()
+        .map_err(|e| format!("could not run redis-server: {e}"))?;
+    for _ in 0..50 {
+        if up() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(format!(
+        "redis-server did not come up on {address} ({status}); start Redis or set REDIS_URL"
+    ))
+}
+
+fn apt_get(args: &[&str]) -> Result<(), String> {
+    println!("xtask: apt-get {}", args.join(" "));
+    let status = Command::new("apt-get")
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .map_err(|e| format!("could not run apt-get: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`apt-get {}` failed ({status})", args.join(" ")))
+    }
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `promtool check rules`, `promtool test rules` and `promtool check config` on deploy/prometheus.
+fn prometheus_checks() -> Result<(), String> {
+    let rules = yaml_files("deploy/prometheus/rules")?;
+    let tests = yaml_files("deploy/prometheus/tests")?;
+    promtool(&["check", "rules"], &rules)?;
+    promtool(&["test", "rules"], &tests)?;
+    promtool(
+        &["check", "config"],
+        &["deploy/prometheus/prometheus.yml".to_owned()],
+    )
+}
+
+/// The `*.yml` files of `dir` (relative to the workspace root), sorted; at least one.
+fn yaml_files(dir: &str) -> Result<Vec<String>, String> {
+    let mut files: Vec<String> = std::fs::read_dir(workspace_root().join(dir))
+        .map_err(|e| format!("{dir}: {e}"))?
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yml"))
+        .map(|name| format!("{dir}/{name}"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("no *.yml files in {dir}"));
+    }
+    Ok(files)
+}
+
+fn promtool(command: &[&str], files: &[String]) -> Result<(), String> {
+    println!("xtask: promtool {} {}", command.join(" "), files.join(" "));
+    let status = Command::new("promtool")
+        .args(command)
+        .args(files)
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("could not run promtool: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`promtool {}` failed ({status})",
+            command.join(" ")
+        ))
+    }
+}
+
+fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }

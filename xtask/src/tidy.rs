@@ -70,4 +70,120 @@ mod tests {
             ".ci/run must run `cargo xtask ci`"
         );
     }
+
+    /// `deploy/k8s/base/prometheusrule.yaml` is generated from the rules file by
+    /// `cargo xtask k8s-rules`; both are parsed here and their groups compared as data.
+    #[test]
+    fn prometheus_rule_matches_the_rules_file() {
+        use serde_yaml_ng::Value;
+
+        let parse = |path: &str| -> Value {
+            serde_yaml_ng::from_str(&read(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+        };
+        let rules_path = "deploy/prometheus/rules/zoho-gateway.yml";
+        let manifest_path = "deploy/k8s/base/prometheusrule.yaml";
+        let rules = parse(rules_path);
+        let manifest = parse(manifest_path);
+        assert_eq!(
+            (manifest["apiVersion"].as_str(), manifest["kind"].as_str()),
+            (Some("monitoring.coreos.com/v1"), Some("PrometheusRule")),
+            "{manifest_path} is not a PrometheusRule"
+        );
+        let expected = &rules["groups"];
+        let actual = &manifest["spec"]["groups"];
+        assert!(
+            expected.as_sequence().is_some_and(|g| !g.is_empty()),
+            "{rules_path} has no groups"
+        );
+        assert!(
+            actual == expected,
+            "the spec.groups of {manifest_path} differ from the groups of {rules_path} ({}): \
+             run `cargo xtask k8s-rules`",
+            first_difference(expected, actual)
+        );
+
+        /// Where two `groups` lists first differ, by group and rule name.
+        fn first_difference(expected: &Value, actual: &Value) -> String {
+            let items = |v: &Value| v.as_sequence().cloned().unwrap_or_default();
+            let name = |v: &Value, keys: &[&str]| {
+                keys.iter()
+                    .find_map(|k| v[*k].as_str())
+                    .unwrap_or("?")
+                    .to_owned()
+            };
+            let (expected, actual) = (items(expected), items(actual));
+            for (i, group) in expected.iter().enumerate() {
+                let group_name = name(group, &["name"]);
+                let Some(other) = actual.get(i) else {
+                    return format!("group {group_name:?} is missing");
+                };
+                if other == group {
+                    continue;
+                }
+                let (rules, other_rules) = (items(&group["rules"]), items(&other["rules"]));
+                for (j, rule) in rules.iter().enumerate() {
+                    if other_rules.get(j) != Some(rule) {
+                        let rule_name = name(rule, &["alert", "record"]);
+                        return format!("group {group_name:?}, rule {rule_name:?}");
+                    }
+                }
+                return format!("group {group_name:?}");
+            }
+            format!("{} groups instead of {}", actual.len(), expected.len())
+        }
+    }
+
+    /// Every alert has a `## <AlertName>` section in docs/runbook.md, its `runbook_url` points at
+    /// that section, and every `(#anchor)` link in the runbook lands on a heading.
+    #[test]
+    fn runbook_covers_every_alert() {
+        let runbook = read("docs/runbook.md");
+        // GitHub's heading anchors: lower case, spaces to `-`, other punctuation dropped.
+        let anchors: Vec<String> = runbook
+            .lines()
+            .filter_map(|l| l.strip_prefix('#'))
+            .map(|l| {
+                l.trim_start_matches('#')
+                    .trim()
+                    .to_lowercase()
+                    .chars()
+                    .filter_map(|c| match c {
+                        ' ' => Some('-'),
+                        c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let rules: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(&read("deploy/prometheus/rules/zoho-gateway.yml"))
+                .expect("the rules file is YAML");
+        let mut alerts = 0;
+        for group in rules["groups"].as_sequence().into_iter().flatten() {
+            for rule in group["rules"].as_sequence().into_iter().flatten() {
+                let Some(alert) = rule["alert"].as_str() else {
+                    continue;
+                };
+                alerts += 1;
+                assert!(
+                    runbook.lines().any(|l| l.trim() == format!("## {alert}")),
+                    "docs/runbook.md has no `## {alert}` section"
+                );
+                if let Some(url) = rule["annotations"]["runbook_url"].as_str() {
+                    assert!(
+                        url.ends_with(&format!("docs/runbook.md#{}", alert.to_lowercase())),
+                        "the runbook_url of {alert} does not point at its section: {url}"
+                    );
+                }
+            }
+        }
+        assert!(alerts > 0, "no alerts found in the rules file");
+        for link in runbook.split("](#").skip(1) {
+            let anchor = link.split(')').next().unwrap_or_default();
+            assert!(
+                anchors.iter().any(|a| a == anchor),
+                "docs/runbook.md links to #{anchor}, which is no heading"
+            );
+        }
+    }
 }

@@ -42,6 +42,7 @@ async fn ready(State(state): State<AdminState>) -> Response {
         "ready": ready,
         "state": status.state.as_str(),
         "fallback": status.fallback,
+        "degraded": status.degraded,
         "credentialsFailed": status.state == TokenState::FailedPermanently,
     });
     (code, axum::Json(body)).into_response()
@@ -52,7 +53,7 @@ async fn render_metrics(State(state): State<AdminState>) -> Response {
         Some(handle) => (
             [(
                 axum::http::header::CONTENT_TYPE,
-                "text/plain; version=0.0.4",
+                "text/plain; version=0.0.4; charset=utf-8",
             )],
             handle.render(),
         )

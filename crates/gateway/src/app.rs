@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
+use secrecy::ExposeSecret;
 use tracing::{info, warn};
 use zoho_auth::TokenManager;
+use zoho_auth::store::RedisStore;
 use zoho_desk_api::DeskClient;
 
 use crate::config::{Config, ZohoConfig};
@@ -15,16 +17,32 @@ use crate::state::AppState;
 
 /// The token manager and Desk client for `zoho`. Must be called inside a tokio runtime.
 pub fn build_state(zoho: &ZohoConfig, allowlist: Allowlist) -> AppState {
-    let tokens = TokenManager::builder(zoho.credentials(), zoho.endpoints.clone())
+    let mut tokens = TokenManager::builder(zoho.credentials(), zoho.endpoints.clone())
         .refresh_margin(zoho.refresh_margin)
-        .fallback_token(zoho.fallback_access_token.clone())
-        .build();
+        .fallback_token(zoho.fallback_access_token.clone());
+    if let Some(url) = &zoho.redis_url {
+        // Fleet mode: one token for every replica. Config guarantees encryption unless
+        // plaintext was explicitly allowed; an unreachable Redis means degraded mode, not exit.
+        match RedisStore::new(
+            url.expose_secret(),
+            &zoho.credentials(),
+            zoho.token_encryption.clone(),
+        ) {
+            Ok(store) => tokens = tokens.token_store(store),
+            Err(error) => {
+                warn!(message = "[Zoho Token] Shared token store not usable; running without it", error = %error)
+            }
+        }
+    }
+    let tokens = tokens.build();
     let desk = DeskClient::builder(
         zoho.endpoints.desk_api_url(),
         zoho.org_id.as_str(),
         tokens.clone(),
     )
     .max_concurrency(zoho.desk_max_concurrency)
+    // W3C `traceparent` of the client span on every Desk call (nothing when tracing is off).
+    .request_headers(crate::otel::inject_trace_context)
     .build();
     AppState {
         tokens,

@@ -24,6 +24,7 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use zoho_auth::store::EncryptionKeys;
 
 use secrecy::{ExposeSecret, SecretString};
 use zoho_auth::{AccessToken, Credentials, DataCentre, ZohoEndpoints};
@@ -83,14 +84,21 @@ pub mod var {
     pub const SENTRY_DSN: &str = "SENTRY_DSN";
     /// OTLP/HTTP endpoint for traces.
     pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-    /// Redis URL for the shared token store; secret (may hold a password).
+    /// Redis URL for the shared token store (several comma-separated node URLs for a
+    /// cluster); secret (may hold a password).
     pub const REDIS_URL: &str = "REDIS_URL";
+    /// 32-byte key (64 hex digits or base64) encrypting the shared token in Redis; secret.
+    pub const ZOHO_TOKEN_ENCRYPTION_KEY: &str = "ZOHO_TOKEN_ENCRYPTION_KEY";
+    /// The previous key during a rotation (still decrypts); secret.
+    pub const ZOHO_TOKEN_ENCRYPTION_KEY_PREVIOUS: &str = "ZOHO_TOKEN_ENCRYPTION_KEY_PREVIOUS";
+    /// `true` to keep the shared token in Redis unencrypted (no key); default `false`.
+    pub const ZOHO_TOKEN_STORE_ALLOW_PLAINTEXT: &str = "ZOHO_TOKEN_STORE_ALLOW_PLAINTEXT";
     /// Path of the optional TOML configuration file (environment, flags or `.env` only).
     pub const ZOHO_GATEWAY_CONFIG: &str = "ZOHO_GATEWAY_CONFIG";
 
     /// Every variable [`Config::load`](super::Config::load) reads, in documentation order.
     /// (`ZOHO_GATEWAY_CONFIG` is read by [`standard_sources`](super::standard_sources) instead.)
-    pub const ALL: [&str; 25] = [
+    pub const ALL: [&str; 28] = [
         ZOHO_DESK_CLIENT_ID,
         ZOHO_DESK_CLIENT_SECRET,
         ZOHO_DESK_REFRESH_TOKEN,
@@ -116,16 +124,21 @@ pub mod var {
         SENTRY_DSN,
         OTEL_EXPORTER_OTLP_ENDPOINT,
         REDIS_URL,
+        ZOHO_TOKEN_ENCRYPTION_KEY,
+        ZOHO_TOKEN_ENCRYPTION_KEY_PREVIOUS,
+        ZOHO_TOKEN_STORE_ALLOW_PLAINTEXT,
     ];
 
     /// Variables whose values are never echoed.
-    pub const SECRETS: [&str; 6] = [
+    pub const SECRETS: [&str; 8] = [
         ZOHO_DESK_CLIENT_SECRET,
         ZOHO_DESK_REFRESH_TOKEN,
         ZOHO_DESK_ACCESS_TOKEN,
         GATEWAY_API_KEYS,
         SENTRY_DSN,
         REDIS_URL,
+        ZOHO_TOKEN_ENCRYPTION_KEY,
+        ZOHO_TOKEN_ENCRYPTION_KEY_PREVIOUS,
     ];
 }
 
@@ -687,8 +700,11 @@ pub struct ZohoConfig {
     pub refresh_margin: Duration,
     /// Maximum concurrent Desk API calls.
     pub desk_max_concurrency: usize,
-    /// Shared token store (`REDIS_URL`), reserved for the distributed refresh lock.
+    /// Shared token store (`REDIS_URL`): fleet mode when set.
     pub redis_url: Option<SecretString>,
+    /// Keys encrypting the shared token; `None` with a `redis_url` only when plaintext storage
+    /// was explicitly allowed.
+    pub token_encryption: Option<EncryptionKeys>,
 }
 
 impl ZohoConfig {
@@ -718,6 +734,7 @@ impl fmt::Debug for ZohoConfig {
             .field("refresh_margin", &self.refresh_margin)
             .field("desk_max_concurrency", &self.desk_max_concurrency)
             .field("redis_url", &self.redis_url.as_ref().map(|_| REDACTED))
+            .field("token_encryption", &self.token_encryption)
             .finish()
     }
 }
@@ -825,7 +842,7 @@ pub struct SecurityConfig {
     pub rate_limit: RateLimitConfig,
 }
 
-/// Error tracking and tracing exporters (reserved for the issues that install them).
+/// Error tracking (Sentry) and trace export (OTLP/HTTP), each on when configured.
 #[derive(Clone, Default)]
 pub struct TelemetryConfig {
     /// Sentry DSN, checked to have the shape `https://key@host/project`.
@@ -909,6 +926,23 @@ impl Config {
         let redis_url = r
             .optional(var::REDIS_URL)
             .and_then(|v| r.check(var::REDIS_URL, &v, parse_redis_url));
+        let token_encryption = r.encryption_keys();
+        let allow_plaintext = r
+            .optional(var::ZOHO_TOKEN_STORE_ALLOW_PLAINTEXT)
+            .and_then(|v| r.check(var::ZOHO_TOKEN_STORE_ALLOW_PLAINTEXT, &v, parse_bool))
+            .unwrap_or(false);
+        if redis_url.is_some()
+            && token_encryption.is_none()
+            && !allow_plaintext
+            && !r.mentions(var::ZOHO_TOKEN_ENCRYPTION_KEY)
+        {
+            r.problems.push(Problem::new(
+                var::ZOHO_TOKEN_ENCRYPTION_KEY,
+                "REDIS_URL is set, so the shared token must be encrypted at rest: set a 32-byte key \
+                 (64 hex digits or base64, e.g. from `openssl rand -hex 32`), or set \
+                 ZOHO_TOKEN_STORE_ALLOW_PLAINTEXT=true to store it unencrypted",
+            ));
+        }
 
         // Server.
         let listen = r.socket_addr(var::GATEWAY_LISTEN, defaults::LISTEN);
@@ -1043,6 +1077,7 @@ impl Config {
                 refresh_margin,
                 desk_max_concurrency,
                 redis_url,
+                token_encryption,
             },
             server: ServerConfig {
                 listen,
@@ -1157,6 +1192,34 @@ impl Reader<'_> {
             }
             None => Some(SecretString::from(value.text)),
         }
+    }
+
+    /// The shared-token encryption keys, each checked on its own so a problem names its variable
+    /// (never its value).
+    fn encryption_keys(&mut self) -> Option<EncryptionKeys> {
+        let mut parsed = |name: &'static str| -> Option<SecretString> {
+            let value = self.optional(name)?;
+            let secret = self.secret(name, value)?;
+            match EncryptionKeys::parse(secret.expose_secret(), None) {
+                Ok(_) => Some(secret),
+                Err(error) => {
+                    self.problems.push(Problem::new(name, error.to_string()));
+                    None
+                }
+            }
+        };
+        let primary = parsed(var::ZOHO_TOKEN_ENCRYPTION_KEY);
+        let previous = parsed(var::ZOHO_TOKEN_ENCRYPTION_KEY_PREVIOUS);
+        let primary = primary?;
+        EncryptionKeys::parse(
+            primary.expose_secret(),
+            previous.as_ref().map(|p| p.expose_secret()),
+        )
+        .ok()
+    }
+
+    fn mentions(&self, name: &str) -> bool {
+        self.problems.iter().any(|p| p.variable == name)
     }
 
     fn integer(&mut self, name: &'static str, default: u64, min: u64, max: u64) -> u64 {
@@ -1294,9 +1357,23 @@ fn parse_otlp_endpoint(s: &str) -> Result<String, String> {
 }
 
 fn parse_redis_url(s: &str) -> Result<SecretString, String> {
-    match split_url(s.trim(), &["redis", "rediss"]) {
-        Some(_) => Ok(SecretString::from(s.trim().to_owned())),
-        None => Err("must be a redis:// or rediss:// URL with a host".to_owned()),
+    // Several comma-separated node URLs address a Redis Cluster.
+    let nodes: Vec<&str> = s.split(',').map(str::trim).collect();
+    if nodes
+        .iter()
+        .all(|node| split_url(node, &["redis", "rediss"]).is_some())
+    {
+        Ok(SecretString::from(nodes.join(",")))
+    } else {
+        Err("must be a redis:// or rediss:// URL with a host (or several, comma-separated, for a cluster)".to_owned())
+    }
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(format!("must be true or false, got {}", quote(other))),
     }
 }
 
@@ -1444,7 +1521,8 @@ mod tests {
             .with(var::GATEWAY_RATE_LIMIT_BURST, "7")
             .with(var::SENTRY_DSN, "https://abc123@o1.ingest.sentry.io/42")
             .with(var::OTEL_EXPORTER_OTLP_ENDPOINT, "http://otel:4318/")
-            .with(var::REDIS_URL, "rediss://:pw@redis.internal:6380/0");
+            .with(var::REDIS_URL, "rediss://:pw@redis.internal:6380/0")
+            .with(var::ZOHO_TOKEN_ENCRYPTION_KEY, "cd".repeat(32));
         let config = load(source).unwrap();
         assert_eq!(
             config
@@ -1721,6 +1799,60 @@ mod tests {
     }
 
     #[test]
+    fn fleet_mode_requires_an_encryption_key_unless_plaintext_is_allowed() {
+        let redis = minimal().with(var::REDIS_URL, "redis://127.0.0.1:6379");
+        let error = load(redis.clone()).unwrap_err();
+        assert!(error.mentions(var::ZOHO_TOKEN_ENCRYPTION_KEY), "{error}");
+        let allowed = load(
+            redis
+                .clone()
+                .with(var::ZOHO_TOKEN_STORE_ALLOW_PLAINTEXT, "true"),
+        )
+        .unwrap();
+        assert!(allowed.zoho.redis_url.is_some() && allowed.zoho.token_encryption.is_none());
+        let key = "ab".repeat(32);
+        let keyed = load(
+            redis
+                .clone()
+                .with(var::ZOHO_TOKEN_ENCRYPTION_KEY, key.as_str()),
+        )
+        .unwrap();
+        assert!(keyed.zoho.token_encryption.is_some());
+        assert!(
+            !format!("{keyed:?}").contains(&key),
+            "the key never shows in Debug"
+        );
+        for (name, bad) in [
+            (var::ZOHO_TOKEN_ENCRYPTION_KEY, "too-short-key-value"),
+            (
+                var::ZOHO_TOKEN_ENCRYPTION_KEY_PREVIOUS,
+                "another-bad-key-value",
+            ),
+        ] {
+            let source = redis
+                .clone()
+                .with(var::ZOHO_TOKEN_ENCRYPTION_KEY, key.as_str())
+                .with(name, bad);
+            let error = load(source).unwrap_err();
+            assert!(error.mentions(name), "{error}");
+            assert!(
+                !error.to_string().contains(bad),
+                "a key value was echoed: {error}"
+            );
+        }
+        let cluster = minimal()
+            .with(
+                var::REDIS_URL,
+                "redis://10.0.0.1:7000,redis://10.0.0.2:7000",
+            )
+            .with(var::ZOHO_TOKEN_ENCRYPTION_KEY, key.as_str());
+        assert!(load(cluster).is_ok());
+        let error =
+            load(minimal().with(var::ZOHO_TOKEN_STORE_ALLOW_PLAINTEXT, "maybe")).unwrap_err();
+        assert!(error.mentions(var::ZOHO_TOKEN_STORE_ALLOW_PLAINTEXT));
+    }
+
+    #[test]
     fn secrets_never_appear_in_errors_or_debug() {
         // Valid secrets: Debug must redact them.
         let full = minimal()
@@ -1730,7 +1862,8 @@ mod tests {
                 var::SENTRY_DSN,
                 "https://dsnkeyVALUE@o1.ingest.sentry.io/42",
             )
-            .with(var::REDIS_URL, "redis://:redispwVALUE@localhost:6379");
+            .with(var::REDIS_URL, "redis://:redispwVALUE@localhost:6379")
+            .with(var::ZOHO_TOKEN_ENCRYPTION_KEY, "ef".repeat(32));
         let config = load(full).unwrap();
         let debug = format!("{config:?} {:#?}", config);
         for secret in [

@@ -4,10 +4,12 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod alerts;
 pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod otel;
 pub mod passthrough;
 pub mod rate_limit;
 pub mod routes;

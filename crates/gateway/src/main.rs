@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use gateway::config::{self, Config, ConfigSource, EXIT_CONFIG, MapSource, ServerConfig};
-use gateway::{app, sandbox, server, telemetry};
+use gateway::{alerts, app, otel, sandbox, server, telemetry};
+use secrecy::ExposeSecret;
 use zoho_auth::TokenManager;
 use zoho_desk_api::DeskClient;
 
@@ -154,7 +155,34 @@ async fn serve(file: Option<PathBuf>, args: ServeArgs) -> ExitCode {
             Err(code) => return code,
         }
     };
-    telemetry::init_logging(config.server.log_format);
+    // Traces and alerts before the subscriber, which composes their layers.
+    let traces = config
+        .telemetry
+        .otlp_endpoint
+        .as_deref()
+        .and_then(|endpoint| {
+            otel::init(endpoint)
+                .inspect_err(|error| eprintln!("zoho-gateway: traces disabled: {error}"))
+                .ok()
+        });
+    let (alerts, alert_layer) = match &config.telemetry.sentry_dsn {
+        Some(dsn) => match alerts::init(dsn.expose_secret(), secrets(&config)) {
+            Ok((guard, layer)) => {
+                guard.bind_main_hub();
+                (Some(guard), Some(layer))
+            }
+            Err(error) => {
+                eprintln!("zoho-gateway: invalid configuration:\n{error}");
+                return ExitCode::from(EXIT_CONFIG as u8);
+            }
+        },
+        None => (None, None),
+    };
+    telemetry::init_logging(
+        config.server.log_format,
+        traces.as_ref().map(otel::TracesGuard::provider),
+        alert_layer,
+    );
     let metrics = match telemetry::install_metrics() {
         Ok(handle) => Some(handle),
         Err(error) => {
@@ -167,13 +195,39 @@ async fn serve(file: Option<PathBuf>, args: ServeArgs) -> ExitCode {
             println!("{}", sandbox::banner(api, admin, sim));
         }
     };
-    match app::run(config, metrics, announce, server::shutdown_signal()).await {
+    let result = app::run(config, metrics, announce, server::shutdown_signal()).await;
+    // Flush the last spans and events; both block, so off the async workers.
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Some(traces) = traces {
+            traces.shutdown();
+        }
+        if let Some(alerts) = alerts {
+            alerts.shutdown();
+        }
+    })
+    .await;
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("zoho-gateway: {error}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The values Sentry events must never contain, whatever shape they have.
+fn secrets(config: &Config) -> Vec<String> {
+    let mut secrets = vec![
+        config.zoho.client_secret.expose_secret().to_owned(),
+        config.zoho.refresh_token.expose_secret().to_owned(),
+    ];
+    if let Some(fallback) = &config.zoho.fallback_access_token {
+        secrets.push(fallback.expose_secret().to_owned());
+    }
+    if let Some(redis) = &config.zoho.redis_url {
+        secrets.push(redis.expose_secret().to_owned());
+    }
+    secrets
 }
 
 /// Server settings for the sandbox: the usual variables for listen addresses and limits, with

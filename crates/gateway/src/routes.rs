@@ -54,6 +54,8 @@ pub struct TokenStatusBody {
     retry_at: Option<String>,
     refreshes: RefreshCountsBody,
     budget_remaining: usize,
+    /// Fleet mode: the shared token store is unavailable and this replica refreshes alone.
+    degraded: bool,
 }
 
 /// The latest refresh attempt.
@@ -101,6 +103,7 @@ impl From<TokenStatus> for TokenStatusBody {
                 budget_refused: status.refreshes.budget_refused,
             },
             budget_remaining: status.budget_remaining,
+            degraded: status.degraded,
         }
     }
 }

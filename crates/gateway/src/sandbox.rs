@@ -41,6 +41,7 @@ pub async fn start(
         refresh_margin: Duration::from_secs(60).min(token_lifetime / 4),
         desk_max_concurrency: 10,
         redis_url: None,
+        token_encryption: None,
     };
     let config = Config {
         zoho,

@@ -20,8 +20,8 @@ use tower_http::request_id::{
 };
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
-use tracing::{Level, info, warn};
+use tower_http::trace::TraceLayer;
+use tracing::{info, warn};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -30,7 +30,7 @@ use crate::config::{RateLimitConfig, ServerConfig};
 use crate::error::render;
 use crate::rate_limit::{RateLimit, rate_limit};
 use crate::state::AppState;
-use crate::{admin, passthrough, routes, telemetry};
+use crate::{admin, otel, passthrough, routes, telemetry};
 
 /// The OpenAPI document, generated from the handlers' annotations.
 #[derive(Debug, OpenApi)]
@@ -143,9 +143,11 @@ pub fn api_router(
         .layer(SetRequestIdLayer::new(X_REQUEST_ID, RandomRequestId))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
         .layer(
+            // INFO server spans (engineering.md trap 7) whose parent is the inbound W3C
+            // `traceparent`, with OpenTelemetry's HTTP fields (see `otel::server_span`).
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .make_span_with(otel::server_span)
+                .on_response(otel::on_server_response),
         )
         .layer(from_fn(telemetry::http_metrics))
         .layer(from_fn(json_errors))

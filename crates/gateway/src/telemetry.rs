@@ -1,16 +1,28 @@
 //! Logs and metrics for the binary: the subscriber (JSON or pretty), the Prometheus recorder
 //! with real histogram buckets, and the server's own request metrics.
+//!
+//! The recorder also describes every metric the process records (so each has `# HELP`, which
+//! `promtool check metrics` requires) and creates, at zero, every series of the bounded label sets
+//! that alerts and dashboards divide or take `increase()` of: a counter that first appears at 1
+//! shows no increase to Prometheus, so the first failed refresh or unrecovered 401 would
+//! otherwise go unnoticed. Documented in docs/telemetry.md.
 
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
+use metrics::Unit;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::time::Instant;
 use tracing_subscriber::EnvFilter;
+use zoho_auth::RefreshReason;
+use zoho_auth::telemetry as auth;
+use zoho_desk_api::ErrorCode;
+use zoho_desk_api::telemetry as desk;
 
 use crate::config::LogFormat;
+use crate::rate_limit::RATE_LIMITED_TOTAL;
 
 /// Counter: requests served, by `route` (the matched template), `method` and `status`.
 pub const HTTP_REQUESTS_TOTAL: &str = "http_server_requests_total";
@@ -18,33 +30,54 @@ pub const HTTP_REQUESTS_TOTAL: &str = "http_server_requests_total";
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_server_request_duration_seconds";
 /// Gauge: requests being served.
 pub const HTTP_REQUESTS_IN_FLIGHT: &str = "http_server_requests_in_flight";
+/// Gauge: always 1, by `version` (the crate version of the running binary).
+pub const BUILD_INFO: &str = "zoho_gateway_build_info";
 
 /// Buckets for every `*_seconds` histogram: from a fast cache hit to a slow Zoho call.
 const SECONDS_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-/// Installs the global log subscriber. `RUST_LOG` overrides the default `info` filter.
-pub fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    let _ = match format {
-        LogFormat::Json => builder
+/// Installs the global log subscriber: the log output, filtered by `RUST_LOG` (default `info`);
+/// with `traces`, OpenTelemetry spans of that provider (same filter, see `otel`); with `alerts`,
+/// the Sentry alert layer under its own filter (`alerts::filter`), so a quiet `RUST_LOG` cannot
+/// hide the events that open and close its failure streaks.
+pub fn init_logging(
+    format: LogFormat,
+    traces: Option<&opentelemetry_sdk::trace::SdkTracerProvider>,
+    alerts: Option<crate::alerts::AlertLayer>,
+) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let output = tracing_subscriber::fmt::layer().with_target(false);
+    let output = match format {
+        LogFormat::Json => output
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .try_init(),
-        LogFormat::Pretty => builder.try_init(),
+            .boxed(),
+        LogFormat::Pretty => output.boxed(),
     };
+    let _ = tracing_subscriber::registry()
+        .with(alerts.map(|layer| layer.with_filter(crate::alerts::filter())))
+        .with(traces.map(|provider| crate::otel::layer(provider).with_filter(filter())))
+        .with(output.with_filter(filter()))
+        .try_init();
+}
+
+/// The Prometheus exporter as this binary configures it: every `*_seconds` histogram gets real
+/// buckets (without them the exporter renders summaries).
+fn prometheus_builder() -> Result<PrometheusBuilder, String> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+        .map_err(|e| e.to_string())
 }
 
 /// Installs the global Prometheus recorder and keeps its histograms trimmed. Call once.
 pub fn install_metrics() -> Result<PrometheusHandle, String> {
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
-        .map_err(|e| e.to_string())?
+    let handle = prometheus_builder()?
         .install_recorder()
         .map_err(|e| e.to_string())?;
     let upkeep = handle.clone();
@@ -55,8 +88,240 @@ pub fn install_metrics() -> Result<PrometheusHandle, String> {
             upkeep.run_upkeep();
         }
     });
-    metrics::gauge!("zoho_gateway_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    describe_metrics();
+    initialize_series();
     Ok(handle)
+}
+
+/// `# HELP` (and unit) for every metric this process records: the refresh core's, the Desk
+/// client's and the server's own.
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+
+    describe_counter!(
+        auth::REFRESH_TOTAL,
+        Unit::Count,
+        "Token refresh attempts sent to Zoho, by outcome and reason."
+    );
+    describe_counter!(
+        auth::REFRESH_ERRORS_TOTAL,
+        Unit::Count,
+        "Failed token refresh attempts, by classified error."
+    );
+    describe_histogram!(
+        auth::REFRESH_DURATION_SECONDS,
+        Unit::Seconds,
+        "Duration of one token refresh attempt, by outcome."
+    );
+    describe_counter!(
+        auth::REFRESH_BUDGET_REFUSED_TOTAL,
+        Unit::Count,
+        "Token refreshes the local refresh budget refused to send to Zoho."
+    );
+    describe_gauge!(
+        auth::EXPIRY_TIMESTAMP_SECONDS,
+        Unit::Seconds,
+        "Unix time at which the current refreshed access token expires; 0 without one."
+    );
+    describe_gauge!(
+        auth::FALLBACK_ACTIVE,
+        "1 while the static fallback access token is handed out, else 0."
+    );
+    describe_gauge!(
+        auth::PERMANENT_FAILURE,
+        "1 while the Zoho credentials have failed permanently (re-consent needed), else 0."
+    );
+    describe_counter!(
+        auth::INVALIDATIONS_TOTAL,
+        Unit::Count,
+        "Access tokens reported rejected by Zoho (401), by result (dropped or stale)."
+    );
+    describe_counter!(
+        auth::AUTH_RETRIES_TOTAL,
+        Unit::Count,
+        "Operations retried once after an auth rejection, by whether the retry recovered."
+    );
+    describe_counter!(
+        auth::STORE_LOCK_TOTAL,
+        Unit::Count,
+        "Attempts to take the fleet's refresh lock in the shared token store, by result."
+    );
+    describe_counter!(
+        auth::STORE_LOCK_LOST_TOTAL,
+        Unit::Count,
+        "Fleet refresh locks lost (lease expired or renewal failed) while refreshing."
+    );
+    describe_histogram!(
+        auth::STORE_WAIT_SECONDS,
+        Unit::Seconds,
+        "Time a replica waited for another replica's refresh."
+    );
+    describe_counter!(
+        auth::STORE_ERRORS_TOTAL,
+        Unit::Count,
+        "Failed shared token store operations."
+    );
+    describe_gauge!(
+        auth::STORE_DEGRADED,
+        "1 while the shared token store is unavailable and this replica refreshes on its own."
+    );
+    describe_counter!(
+        auth::STORE_ADOPTED_TOTAL,
+        Unit::Count,
+        "Tokens adopted from the fleet's shared store instead of refreshing."
+    );
+    describe_counter!(
+        desk::REQUESTS_TOTAL,
+        Unit::Count,
+        "HTTP attempts to Zoho Desk (retries included), by endpoint template, method and status class."
+    );
+    describe_histogram!(
+        desk::REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "Duration of one HTTP attempt to Zoho Desk, by endpoint template and method."
+    );
+    describe_counter!(
+        desk::UNAUTHORIZED_TOTAL,
+        Unit::Count,
+        "Zoho Desk calls that met a 401, by error code and whether the one retry recovered."
+    );
+    describe_counter!(
+        desk::RATE_LIMITED_TOTAL,
+        Unit::Count,
+        "429 answers from Zoho Desk, by error code."
+    );
+    describe_counter!(
+        desk::RETRIES_TOTAL,
+        Unit::Count,
+        "Automatic retries of Zoho Desk requests, by reason."
+    );
+    describe_gauge!(
+        desk::CREDITS_REMAINING,
+        Unit::Count,
+        "Zoho Desk API credits left today (X-Rate-Limit-Remaining-v3)."
+    );
+    describe_counter!(
+        HTTP_REQUESTS_TOTAL,
+        Unit::Count,
+        "Requests served by the gateway API, by matched route template, method and status."
+    );
+    describe_histogram!(
+        HTTP_REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "Time the gateway API took to answer, by matched route template and method."
+    );
+    describe_gauge!(
+        HTTP_REQUESTS_IN_FLIGHT,
+        Unit::Count,
+        "Requests the gateway API is serving right now."
+    );
+    describe_counter!(
+        RATE_LIMITED_TOTAL,
+        Unit::Count,
+        "Requests the gateway refused with 429 by its per-key rate limit."
+    );
+    describe_gauge!(
+        BUILD_INFO,
+        "Always 1; the version label names the running build."
+    );
+}
+
+/// Every `reason` label of `zoho_token_refresh_total`. The match below stops compiling when
+/// `RefreshReason` gains a variant, so this list cannot fall behind.
+const REFRESH_REASONS: [RefreshReason; 6] = [
+    RefreshReason::ColdStart,
+    RefreshReason::Proactive,
+    RefreshReason::Expired,
+    RefreshReason::Invalidated,
+    RefreshReason::Forced,
+    RefreshReason::Deadline,
+];
+
+const _: fn(RefreshReason) = |reason| match reason {
+    RefreshReason::ColdStart
+    | RefreshReason::Proactive
+    | RefreshReason::Expired
+    | RefreshReason::Invalidated
+    | RefreshReason::Forced
+    | RefreshReason::Deadline => {}
+};
+
+/// The `error` labels of `zoho_token_refresh_errors_total` (`RefreshError::metric_label`).
+const REFRESH_ERRORS: [&str; 10] = [
+    "invalid_code",
+    "invalid_client",
+    "invalid_client_secret",
+    "throttled",
+    "timeout",
+    "transport",
+    "server_error",
+    "malformed",
+    "rejected",
+    "budget_exhausted",
+];
+
+/// Creates, at zero, the series of bounded label sets that alerts and panels need from the first
+/// scrape, and the state gauges. Adding zero never overwrites what a library already recorded.
+fn initialize_series() {
+    for outcome in ["success", "failure"] {
+        for reason in REFRESH_REASONS {
+            metrics::counter!(auth::REFRESH_TOTAL, "outcome" => outcome, "reason" => reason.label())
+                .increment(0);
+        }
+    }
+    for error in REFRESH_ERRORS {
+        metrics::counter!(auth::REFRESH_ERRORS_TOTAL, "error" => error).increment(0);
+    }
+    metrics::counter!(auth::REFRESH_BUDGET_REFUSED_TOTAL).increment(0);
+    for result in ["dropped", "stale"] {
+        metrics::counter!(auth::INVALIDATIONS_TOTAL, "result" => result).increment(0);
+    }
+    for recovered in ["true", "false"] {
+        metrics::counter!(auth::AUTH_RETRIES_TOTAL, "recovered" => recovered).increment(0);
+    }
+    metrics::gauge!(auth::FALLBACK_ACTIVE).increment(0.0);
+    metrics::gauge!(auth::PERMANENT_FAILURE).increment(0.0);
+    // Fleet mode (zero, and staying zero, without REDIS_URL).
+    for result in ["acquired", "contended"] {
+        metrics::counter!(auth::STORE_LOCK_TOTAL, "result" => result).increment(0);
+    }
+    metrics::counter!(auth::STORE_LOCK_LOST_TOTAL).increment(0);
+    metrics::counter!(auth::STORE_ERRORS_TOTAL).increment(0);
+    metrics::counter!(auth::STORE_ADOPTED_TOTAL).increment(0);
+    metrics::gauge!(auth::STORE_DEGRADED).increment(0.0);
+
+    let unknown = ErrorCode::Unknown(String::new());
+    for code in [
+        ErrorCode::InvalidOauth,
+        ErrorCode::Unauthorized,
+        ErrorCode::ScopeMismatch,
+        ErrorCode::OauthOrgMismatch,
+        unknown.clone(),
+    ] {
+        for recovered in ["true", "false"] {
+            metrics::counter!(
+                desk::UNAUTHORIZED_TOTAL,
+                "error_code" => code.metric_label(),
+                "recovered" => recovered,
+            )
+            .increment(0);
+        }
+    }
+    for code in [
+        ErrorCode::TooManyRequests,
+        ErrorCode::ThresholdExceeded,
+        unknown,
+    ] {
+        metrics::counter!(desk::RATE_LIMITED_TOTAL, "error_code" => code.metric_label())
+            .increment(0);
+    }
+    for reason in ["rate_limited", "server_error", "transport"] {
+        metrics::counter!(desk::RETRIES_TOTAL, "reason" => reason).increment(0);
+    }
+
+    metrics::counter!(RATE_LIMITED_TOTAL).increment(0);
+    metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).increment(0.0);
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
 /// Middleware: counts and times every request by its matched route template (never the raw
@@ -76,4 +341,70 @@ pub async fn http_metrics(request: Request, next: Next) -> Response {
     metrics::counter!(HTTP_REQUESTS_TOTAL, "route" => route, "method" => method, "status" => response.status().as_u16().to_string())
         .increment(1);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// What a scrape shows right after start-up: every series of the bounded label sets at
+    /// zero, each metric with `# HELP` and `# TYPE` exactly once.
+    #[test]
+    fn a_fresh_scrape_describes_every_metric_and_holds_the_zero_series() {
+        let recorder = prometheus_builder().unwrap().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            describe_metrics();
+            initialize_series();
+            // A library recording the same series afterwards adds to the zero, never duplicates.
+            metrics::counter!(auth::REFRESH_TOTAL, "outcome" => "success", "reason" => "cold_start")
+                .increment(1);
+            metrics::counter!(desk::UNAUTHORIZED_TOTAL, "error_code" => "INVALID_OAUTH", "recovered" => "false")
+                .increment(1);
+        });
+        let text = handle.render();
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .collect();
+        let distinct: BTreeSet<&str> = series
+            .iter()
+            .map(|l| l.rsplit_once(' ').unwrap().0)
+            .collect();
+        assert_eq!(distinct.len(), series.len(), "duplicate series:\n{text}");
+        assert!(
+            series
+                .contains(&r#"zoho_token_refresh_total{outcome="success",reason="cold_start"} 1"#)
+        );
+        assert!(
+            series.contains(&r#"zoho_token_refresh_total{outcome="failure",reason="forced"} 0"#)
+        );
+        assert!(series.contains(
+            &r#"zoho_desk_unauthorized_total{error_code="INVALID_OAUTH",recovered="false"} 1"#
+        ));
+        assert!(series.contains(
+            &r#"zoho_desk_unauthorized_total{error_code="SCOPE_MISMATCH",recovered="false"} 0"#
+        ));
+        assert!(
+            series.contains(&r#"zoho_desk_rate_limited_total{error_code="THRESHOLD_EXCEEDED"} 0"#)
+        );
+        assert!(series.contains(&"zoho_token_permanent_failure 0"));
+        assert!(series.contains(&"zoho_token_fallback_active 0"));
+        assert!(series.contains(&"http_server_rate_limited_total 0"));
+        let names: BTreeSet<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split(' ').next().unwrap())
+            .collect();
+        for name in &names {
+            assert_eq!(
+                text.matches(&format!("# HELP {name} ")).count(),
+                1,
+                "{name} needs exactly one HELP line:\n{text}"
+            );
+        }
+        assert!(names.len() >= 13, "{names:?}");
+    }
 }

@@ -29,8 +29,10 @@
 mod budget;
 mod endpoints;
 mod error;
+mod fleet;
 mod manager;
 mod secret;
+pub mod store;
 pub mod telemetry;
 mod token_endpoint;
 

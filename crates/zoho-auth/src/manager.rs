@@ -23,7 +23,9 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::budget::RefreshBudget;
 use crate::endpoints::ZohoEndpoints;
 use crate::error::{FailureClass, RefreshError, TokenError};
+use crate::fleet::{Ask, Fleet, Obtained};
 use crate::secret::{AccessToken, Credentials};
+use crate::store::{TokenStore, unix_now_ms};
 use crate::telemetry;
 use crate::token_endpoint::{self, Grant};
 
@@ -46,6 +48,8 @@ pub struct Token {
     value: AccessToken,
     source: TokenSource,
     generation: u64,
+    /// The fleet's generation of this token, when it came from or was published to a store.
+    shared_generation: Option<u64>,
     expires_at: Option<Instant>,
     expires_at_wall: Option<SystemTime>,
     refresh_at: Option<Instant>,
@@ -222,6 +226,8 @@ pub struct TokenStatus {
     pub refreshes: RefreshCounts,
     /// Attempts left in the current budget window.
     pub budget_remaining: usize,
+    /// Fleet mode only: the shared store is unavailable and this replica refreshes on its own.
+    pub degraded: bool,
 }
 
 /// Tunables. The defaults suit production Zoho.
@@ -246,9 +252,17 @@ pub struct TokenManagerBuilder {
     config: Config,
     fallback: Option<AccessToken>,
     http: Option<reqwest::Client>,
+    store: Option<Arc<dyn TokenStore>>,
 }
 
 impl TokenManagerBuilder {
+    /// Shares the token with every manager using the same store (fleet mode): one refresh per
+    /// token lifetime for the whole fleet. Without a store the token lives in this process only.
+    pub fn token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
     /// Refresh this long before expiry (default 60 s), minus a random jitter.
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
         self.config.refresh_margin = margin;
@@ -311,6 +325,9 @@ impl TokenManagerBuilder {
     /// fetched until a token is first needed.
     pub fn build(self) -> TokenManager {
         let config = self.config;
+        let fleet = self
+            .store
+            .map(|store| Fleet::new(store, config.request_timeout));
         let budget = RefreshBudget::new(config.budget_limit, config.budget_window);
         let (outcomes, _) = watch::channel(0);
         let wake = Arc::new(Notify::new());
@@ -324,6 +341,7 @@ impl TokenManagerBuilder {
                 value,
                 source: TokenSource::Fallback,
                 generation: 0,
+                shared_generation: None,
                 expires_at: None,
                 expires_at_wall: None,
                 refresh_at: None,
@@ -342,11 +360,13 @@ impl TokenManagerBuilder {
                 fallback_rejected: false,
                 credentials_epoch: 0,
                 waiting_spans: Vec::new(),
+                rejected_generation: None,
             }),
             config,
             wake: wake.clone(),
             outcomes,
             generation: AtomicU64::new(0),
+            fleet,
         });
         tokio::spawn(drive(Arc::downgrade(&inner), wake));
         TokenManager { inner }
@@ -382,6 +402,8 @@ struct Inner {
     /// Bumped after every attempt (or refusal to attempt) that waiters may be waiting for.
     outcomes: watch::Sender<u64>,
     generation: AtomicU64,
+    /// The shared store, in fleet mode.
+    fleet: Option<Fleet>,
 }
 
 impl Drop for Inner {
@@ -420,6 +442,8 @@ struct State {
     /// Spans of callers waiting for the next refresh; the refresh span links to them, so a trace
     /// of a slow request shows the refresh it waited for.
     waiting_spans: Vec<tracing::Id>,
+    /// The shared generation of a token Zoho rejected, for the fleet path to invalidate.
+    rejected_generation: Option<u64>,
 }
 
 impl State {
@@ -460,6 +484,7 @@ impl TokenManager {
             },
             fallback: None,
             http: None,
+            store: None,
         }
     }
 
@@ -633,7 +658,10 @@ impl TokenManager {
                 previous.as_ref().is_some_and(|p| p.value == *rejected)
             };
         if dropped {
-            inner.lock().invalidated = true;
+            let mut state = inner.lock();
+            state.invalidated = true;
+            state.rejected_generation = current.as_ref().and_then(|t| t.shared_generation);
+            drop(state);
             metrics::gauge!(telemetry::EXPIRY_TIMESTAMP_SECONDS).set(0.0);
         }
         let result = if dropped { "dropped" } else { "stale" };
@@ -723,6 +751,7 @@ impl TokenManager {
             retry_at,
             refreshes: state.counts,
             budget_remaining: state.budget.remaining(now),
+            degraded: inner.fleet.as_ref().is_some_and(Fleet::is_degraded),
         }
     }
 }
@@ -893,8 +922,8 @@ impl Inner {
             self.publish_outcome(state);
             return Action::SleepUntil(next_slot);
         }
-        state.budget.record(now);
-        state.counts.attempts += 1;
+        // The attempt is charged when Zoho is actually called (`mint`): in fleet mode the refresh
+        // may end up adopting another replica's token instead.
         state.phase = Phase::Refreshing;
         Action::Refresh(reason)
     }
@@ -918,34 +947,42 @@ impl Inner {
         for waiter in waiting {
             span.follows_from(waiter);
         }
-        let started = Instant::now();
-        let result = async {
-            info!(
-                message = "[Zoho Token] Refreshing access token...",
-                reason = reason.label()
-            );
-            token_endpoint::refresh(
-                &self.http,
-                &self.token_url,
-                &credentials,
-                self.config.request_timeout,
-            )
-            .await
-        }
-        .instrument(span.clone())
-        .await;
+        let result = self
+            .obtain(reason, &credentials)
+            .instrument(span.clone())
+            .await;
         let now = Instant::now();
-        let outcome = if result.is_ok() { "success" } else { "failure" };
+        let outcome = match &result {
+            Ok(Obtained::Minted { .. }) => "success",
+            Ok(Obtained::Adopted(_)) => "adopted",
+            Err(_) => "failure",
+        };
         span.record("outcome", outcome);
-        metrics::counter!(telemetry::REFRESH_TOTAL, "outcome" => outcome, "reason" => reason.label())
-            .increment(1);
-        metrics::histogram!(telemetry::REFRESH_DURATION_SECONDS, "outcome" => outcome)
-            .record((now - started).as_secs_f64());
 
         let mut state = self.lock();
         let state = &mut *state;
         match result {
-            Ok(grant) => self.store(state, grant, now, reason, &span),
+            Ok(Obtained::Minted { grant, generation }) => self.install(
+                state,
+                grant.access_token,
+                grant.expires_in,
+                generation,
+                reason,
+                &span,
+            ),
+            Ok(Obtained::Adopted(record)) => {
+                metrics::counter!(telemetry::STORE_ADOPTED_TOTAL).increment(1);
+                let life =
+                    Duration::from_millis(record.expires_at_ms.saturating_sub(unix_now_ms()));
+                self.install(
+                    state,
+                    record.access_token,
+                    life,
+                    Some(record.generation),
+                    reason,
+                    &span,
+                )
+            }
             Err(error) if state.credentials_epoch != epoch => {
                 // The credentials changed mid-flight: this verdict is about the old ones.
                 state.phase = Phase::Idle;
@@ -957,31 +994,94 @@ impl Inner {
         self.publish_outcome(state);
     }
 
-    fn store(
+    /// A token for this refresh: from the fleet when a store is configured, else from Zoho.
+    async fn obtain(
+        &self,
+        reason: RefreshReason,
+        credentials: &Credentials,
+    ) -> Result<Obtained, RefreshError> {
+        let mint = || self.mint(reason, credentials);
+        let Some(fleet) = &self.fleet else {
+            return mint().await.map(|grant| Obtained::Minted {
+                grant,
+                generation: None,
+            });
+        };
+        let ask = Ask {
+            local_expiry: self.current.load().as_ref().and_then(|t| t.expires_at),
+            rejected: self.lock().rejected_generation.take(),
+            forced_at_ms: (reason == RefreshReason::Forced).then(unix_now_ms),
+            skew: self.config.expiry_skew,
+            budget: (self.config.budget_limit, self.config.budget_window),
+        };
+        fleet.obtain(ask, mint).await
+    }
+
+    /// One call to Zoho's token endpoint, charged to the local budget.
+    async fn mint(
+        &self,
+        reason: RefreshReason,
+        credentials: &Credentials,
+    ) -> Result<Grant, RefreshError> {
+        {
+            let mut state = self.lock();
+            let now = Instant::now();
+            // Checked again here: the fleet path may have waited since the driver's check.
+            if state.budget.check(now).is_err() {
+                state.counts.budget_refused += 1;
+                metrics::counter!(telemetry::REFRESH_BUDGET_REFUSED_TOTAL).increment(1);
+                return Err(self.budget_error());
+            }
+            state.budget.record(now);
+            state.counts.attempts += 1;
+        }
+        info!(
+            message = "[Zoho Token] Refreshing access token...",
+            reason = reason.label()
+        );
+        let started = Instant::now();
+        let result = token_endpoint::refresh(
+            &self.http,
+            &self.token_url,
+            credentials,
+            self.config.request_timeout,
+        )
+        .await;
+        let outcome = if result.is_ok() { "success" } else { "failure" };
+        metrics::counter!(telemetry::REFRESH_TOTAL, "outcome" => outcome, "reason" => reason.label()).increment(1);
+        metrics::histogram!(telemetry::REFRESH_DURATION_SECONDS, "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// Makes `value`, with `life` left, the current token.
+    fn install(
         &self,
         state: &mut State,
-        grant: Grant,
-        now: Instant,
+        value: AccessToken,
+        life: Duration,
+        shared_generation: Option<u64>,
         reason: RefreshReason,
         span: &tracing::Span,
     ) {
+        let now = Instant::now();
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let lifetime = grant.expires_in;
         let jitter = self.config.refresh_jitter.mul_f64(fastrand::f64());
         let lead = (self.config.refresh_margin + jitter).max(self.config.expiry_skew * 2);
         // Short-lived tokens (tests, sandboxes) refresh halfway through their usable life, so the
         // refresh always lands before the token stops being handed out.
-        let refresh_in = if lifetime > lead * 2 {
-            lifetime - lead
+        let refresh_in = if life > lead * 2 {
+            life - lead
         } else {
-            lifetime.saturating_sub(self.config.expiry_skew) / 2
+            life.saturating_sub(self.config.expiry_skew) / 2
         };
-        let expires_at_wall = SystemTime::now() + lifetime;
+        let expires_at_wall = SystemTime::now() + life;
         let token = Token {
-            value: grant.access_token,
+            value,
             source: TokenSource::Refreshed,
             generation,
-            expires_at: Some(now + lifetime),
+            shared_generation,
+            expires_at: Some(now + life),
             expires_at_wall: Some(expires_at_wall),
             refresh_at: Some(now + refresh_in.max(MIN_RETRY_DELAY)),
         };
@@ -1004,13 +1104,13 @@ impl Inner {
         metrics::gauge!(telemetry::EXPIRY_TIMESTAMP_SECONDS).set(unix.as_secs_f64());
         metrics::gauge!(telemetry::PERMANENT_FAILURE).set(0.0);
         let _entered = span.enter();
-        info!(message = "[Zoho Token] ✅ Token refreshed successfully", token = %preview, generation);
+        info!(message = "[Zoho Token] ✅ Token refreshed successfully", token = %preview, generation, shared_generation);
         info!(
             message = format!(
                 "[Zoho Token] New token expires in: {} seconds",
-                lifetime.as_secs()
+                life.as_secs()
             ),
-            expires_in_secs = lifetime.as_secs(),
+            expires_in_secs = life.as_secs(),
             refresh_in_secs = refresh_in.as_secs(),
         );
     }

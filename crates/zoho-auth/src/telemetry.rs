@@ -25,3 +25,16 @@ pub const AUTH_RETRIES_TOTAL: &str = "zoho_token_auth_retries_total";
 /// Bucket boundaries for [`REFRESH_DURATION_SECONDS`], for exporters that need them.
 pub const REFRESH_DURATION_BUCKETS: &[f64] =
     &[0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// Counter: attempts to take the fleet's refresh lock, by `result` (`acquired`, `contended`).
+pub const STORE_LOCK_TOTAL: &str = "zoho_token_store_lock_total";
+/// Counter: refresh locks lost (lease expired or renewal failed) while refreshing.
+pub const STORE_LOCK_LOST_TOTAL: &str = "zoho_token_store_lock_lost_total";
+/// Histogram: seconds a replica waited for another replica's refresh.
+pub const STORE_WAIT_SECONDS: &str = "zoho_token_store_wait_seconds";
+/// Counter: failed token-store operations.
+pub const STORE_ERRORS_TOTAL: &str = "zoho_token_store_errors_total";
+/// Gauge: 1 while the token store is unavailable and this replica refreshes on its own.
+pub const STORE_DEGRADED: &str = "zoho_token_store_degraded";
+/// Counter: tokens adopted from the fleet instead of refreshing.
+pub const STORE_ADOPTED_TOTAL: &str = "zoho_token_store_adopted_total";

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -94,7 +95,11 @@ pub struct DeskClientBuilder {
     max_retries: u32,
     max_retry_wait: Duration,
     http: Option<reqwest::Client>,
+    request_headers: Option<HeaderHook>,
 }
+
+/// A hook that adds headers to every HTTP attempt (see [`DeskClientBuilder::request_headers`]).
+type HeaderHook = Arc<dyn Fn(&mut reqwest::header::HeaderMap) + Send + Sync>;
 
 impl std::fmt::Debug for DeskClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -139,6 +144,19 @@ impl DeskClientBuilder {
         self
     }
 
+    /// A hook called for every HTTP attempt (retries included), just before it is sent, to add
+    /// headers to it — e.g. W3C `traceparent` from the caller's tracing context. It runs inside
+    /// the attempt's `zoho_desk.request` span, so [`tracing::Span::current`] is the client span.
+    /// `Authorization`, `orgId` and `Content-Type` belong to the client: the hook cannot set
+    /// them. The crate itself stays exporter-free: what the hook adds is the caller's choice.
+    pub fn request_headers(
+        mut self,
+        hook: impl Fn(&mut reqwest::header::HeaderMap) + Send + Sync + 'static,
+    ) -> Self {
+        self.request_headers = Some(Arc::new(hook));
+        self
+    }
+
     /// The client.
     pub fn build(self) -> DeskClient {
         DeskClient {
@@ -151,6 +169,7 @@ impl DeskClientBuilder {
                 max_retries: self.max_retries,
                 max_retry_wait: self.max_retry_wait,
                 http: self.http.unwrap_or_default(),
+                request_headers: self.request_headers,
             }),
         }
     }
@@ -180,6 +199,7 @@ struct Inner {
     max_retries: u32,
     max_retry_wait: Duration,
     http: reqwest::Client,
+    request_headers: Option<HeaderHook>,
 }
 
 /// One logical call, possibly sent more than once.
@@ -247,6 +267,7 @@ impl DeskClient {
             max_retries: 2,
             max_retry_wait: Duration::from_secs(30),
             http: None,
+            request_headers: None,
         }
     }
 
@@ -342,6 +363,13 @@ impl DeskClient {
             if status == 401 || first_401.is_some() {
                 record_unauthorized(first_401.as_ref().or(code.as_ref()), status != 401);
             }
+            if status == 401 && first_401.is_some() {
+                warn!(
+                    message = "[Zoho Desk] 401 persisted after refresh and retry",
+                    error_code = code.as_ref().map_or("unknown", ErrorCode::metric_label),
+                    endpoint = %call.template,
+                );
+            }
             let wait = match (&result, &api_error) {
                 // A 429 means Zoho did not act on the request: safe to resend for any method.
                 (_, Some(api)) if api.status == 429 => {
@@ -400,8 +428,20 @@ impl DeskClient {
                 call.method.clone(),
                 format!("{}{}", inner.base_url, call.path),
             )
-            .timeout(inner.timeout)
-            .header(reqwest::header::AUTHORIZATION, token.authorization());
+            .timeout(inner.timeout);
+        if let Some(hook) = &inner.request_headers {
+            let mut headers = reqwest::header::HeaderMap::new();
+            span.in_scope(|| hook(&mut headers));
+            for reserved in [
+                AUTHORIZATION,
+                CONTENT_TYPE,
+                HeaderName::from_static("orgid"),
+            ] {
+                headers.remove(reserved);
+            }
+            request = request.headers(headers);
+        }
+        request = request.header(reqwest::header::AUTHORIZATION, token.authorization());
         if !call.query.is_empty() {
             request = request.query(&call.query);
         }
@@ -452,7 +492,7 @@ impl DeskClient {
         metrics::counter!(telemetry::REQUESTS_TOTAL, "endpoint" => endpoint, "method" => method, "status_class" => status_class)
             .increment(1);
         if let Ok(exchange) = &result {
-            span.record("http.response.status_code", exchange.status);
+            span.record("http.response.status_code", i64::from(exchange.status));
             if exchange.status == 429 {
                 let code = ApiError::from_response(429, &exchange.body, None).code;
                 metrics::counter!(telemetry::RATE_LIMITED_TOTAL, "error_code" => code.metric_label()).increment(1);

@@ -1,0 +1,350 @@
+//! The Redis token store against a real Redis: `REDIS_URL` if set, else 127.0.0.1:6379, and a
+//! private `redis-server` on a free port for the tests that stop and restart it.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use zoho_auth::store::{EncryptionKeys, RedisStore, SharedRecord, TokenStore, unix_now_ms};
+use zoho_auth::{AccessToken, Credentials, TokenManager, ZohoEndpoints};
+use zoho_sim::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, RefreshGrant, SimConfig, SimHandle, ZohoSim,
+};
+
+const KEY_1: &str = "0101010101010101010101010101010101010101010101010101010101010101";
+const KEY_2: &str = "0202020202020202020202020202020202020202020202020202020202020202";
+
+fn shared_redis_url() -> String {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let client = redis::Client::open(url.as_str()).expect("REDIS_URL parses");
+    let reachable = client
+        .get_connection_with_timeout(Duration::from_secs(2))
+        .is_ok();
+    assert!(
+        reachable,
+        "no Redis at {url}: start one (`redis-server`, `apt-get install redis-server`) or set REDIS_URL"
+    );
+    url
+}
+
+/// A private redis-server, killed on drop.
+struct PrivateRedis {
+    child: Child,
+    port: u16,
+}
+
+impl PrivateRedis {
+    // The child is owned by the returned value, whose Drop kills and waits for it.
+    #[allow(clippy::zombie_processes)]
+    fn start_on(port: u16) -> PrivateRedis {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is needed for this test: `apt-get install redis-server`");
+        let url = format!("redis://127.0.0.1:{port}");
+        let client = redis::Client::open(url.as_str()).unwrap();
+        for _ in 0..100 {
+            if client
+                .get_connection_with_timeout(Duration::from_millis(100))
+                .is_ok()
+            {
+                return PrivateRedis { child, port };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not start on port {port}");
+    }
+
+    fn start() -> PrivateRedis {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A fresh refresh token per test, so tests sharing one Redis use different records.
+async fn sim_with_unique_grant() -> (SimHandle, String) {
+    let sim = ZohoSim::start(SimConfig::default()).await.unwrap();
+    let refresh_token = format!("1000.redis{:016x}.test", fastrand::u64(..));
+    sim.add_grant(RefreshGrant {
+        client_id: DEFAULT_CLIENT_ID.into(),
+        refresh_token: refresh_token.clone(),
+        scopes: vec![],
+    });
+    (sim, refresh_token)
+}
+
+fn replica(sim: &SimHandle, refresh_token: &str, store: Arc<dyn TokenStore>) -> TokenManager {
+    let endpoints = ZohoEndpoints::custom(&sim.accounts_url(), &sim.desk_url()).unwrap();
+    TokenManager::builder(
+        Credentials::new(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, refresh_token),
+        endpoints,
+    )
+    .token_store(store)
+    .build()
+}
+
+fn store(url: &str, refresh_token: &str, keys: &EncryptionKeys) -> Arc<dyn TokenStore> {
+    let credentials = Credentials::new(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, refresh_token);
+    RedisStore::new(url, &credentials, Some(keys.clone())).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_one_encrypted_record_and_refresh_once() {
+    let url = shared_redis_url();
+    let (sim, refresh_token) = sim_with_unique_grant().await;
+    let keys = EncryptionKeys::parse(KEY_1, None).unwrap();
+    // Each replica has its own store, i.e. its own connections, as separate processes would.
+    let replicas: Vec<_> = (0..3)
+        .map(|_| replica(&sim, &refresh_token, store(&url, &refresh_token, &keys)))
+        .collect();
+    let callers: Vec<_> = (0..90)
+        .map(|i| {
+            let replica = replicas[i % 3].clone();
+            tokio::spawn(async move { replica.token().await.map(|t| t.expose_secret().to_owned()) })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for caller in callers {
+        tokens.push(caller.await.unwrap().expect("token"));
+    }
+    tokens.sort();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(
+        sim.stats().tokens_minted,
+        1,
+        "one refresh for three replicas"
+    );
+
+    // What Redis holds: a hash-tagged key that names neither token, and a ciphertext.
+    let mut redis = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys_found: Vec<String> = redis::cmd("KEYS")
+        .arg("zoho-gateway:*")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let mut found_ours = false;
+    for key in keys_found.iter().filter(|k| k.ends_with(":token")) {
+        assert!(!key.contains(&refresh_token) && key.contains('{'), "{key}");
+        let data: Option<String> = redis::cmd("HGET")
+            .arg(key)
+            .arg("data")
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        if let Some(data) = data {
+            assert!(
+                !data.contains(&tokens[0]),
+                "the token is stored in plain text"
+            );
+            found_ours |= data.starts_with("v1.");
+        }
+    }
+    assert!(
+        found_ours,
+        "an encrypted record exists among {keys_found:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_whose_lease_expired_cannot_overwrite_a_newer_token() {
+    let url = shared_redis_url();
+    let (_sim, refresh_token) = sim_with_unique_grant().await;
+    let keys = EncryptionKeys::parse(KEY_1, None).unwrap();
+    let (a, b) = (
+        store(&url, &refresh_token, &keys),
+        store(&url, &refresh_token, &keys),
+    );
+    assert!(
+        a.try_lock("replica-a", Duration::from_millis(150))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.try_lock("replica-b", Duration::from_secs(5))
+            .await
+            .unwrap(),
+        "the lock is exclusive"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await; // A stalls past its lease
+    assert!(
+        b.try_lock("replica-b", Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
+    let record = |generation, token: &str| SharedRecord {
+        generation,
+        access_token: AccessToken::new(token),
+        expires_at_ms: unix_now_ms() + 3_600_000,
+        obtained_at_ms: unix_now_ms(),
+    };
+    assert!(
+        b.publish(&record(1, "1000.from.b"), 0, "replica-b")
+            .await
+            .unwrap()
+    );
+    // A wakes up and tries to write what it minted: refused twice over (lock and generation).
+    assert!(
+        !a.publish(&record(1, "1000.from.a"), 0, "replica-a")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !a.renew_lock("replica-a", Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
+    let snapshot = a.load().await.unwrap();
+    assert_eq!(snapshot.generation, 1);
+    assert_eq!(
+        snapshot.record.unwrap().access_token.expose_secret(),
+        "1000.from.b"
+    );
+    // A 401 on generation 1 drops the token but keeps the generation.
+    assert!(!a.invalidate(7).await.unwrap());
+    assert!(a.invalidate(1).await.unwrap());
+    let snapshot = b.load().await.unwrap();
+    assert_eq!((snapshot.generation, snapshot.record), (1, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_budget_is_shared_by_every_replica() {
+    let url = shared_redis_url();
+    let (_sim, refresh_token) = sim_with_unique_grant().await;
+    let keys = EncryptionKeys::parse(KEY_1, None).unwrap();
+    let stores: Vec<_> = (0..3).map(|_| store(&url, &refresh_token, &keys)).collect();
+    let now = unix_now_ms();
+    let window = Duration::from_secs(600);
+    let mut granted = 0;
+    for i in 0..30 {
+        if stores[i % 3]
+            .acquire_budget(now + i as u64, 10, window)
+            .await
+            .unwrap()
+            .is_none()
+        {
+            granted += 1;
+        }
+    }
+    assert_eq!(granted, 10);
+    let wait = stores[0]
+        .acquire_budget(now + 100, 10, window)
+        .await
+        .unwrap()
+        .expect("refused");
+    assert!(
+        wait > Duration::from_secs(590) && wait <= window,
+        "{wait:?}"
+    );
+    assert!(
+        stores[1]
+            .acquire_budget(now + 600_001, 10, window)
+            .await
+            .unwrap()
+            .is_none(),
+        "the window rolls"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_without_an_outage_and_a_wrong_key_degrades_instead_of_failing() {
+    let url = shared_redis_url();
+    let (sim, refresh_token) = sim_with_unique_grant().await;
+    let old = EncryptionKeys::parse(KEY_1, None).unwrap();
+    let rotated = EncryptionKeys::parse(KEY_2, Some(KEY_1)).unwrap();
+    let wrong = EncryptionKeys::parse(KEY_2, None).unwrap();
+    let first = replica(&sim, &refresh_token, store(&url, &refresh_token, &old));
+    let token = first.token().await.unwrap();
+    // A replica deployed with the new key (old one as previous) adopts the record.
+    let second = replica(&sim, &refresh_token, store(&url, &refresh_token, &rotated));
+    assert_eq!(
+        second.token().await.unwrap().expose_secret(),
+        token.expose_secret()
+    );
+    assert_eq!(sim.stats().tokens_minted, 1);
+    // A replica that cannot read the record still serves, degraded, with a token of its own.
+    let third = replica(&sim, &refresh_token, store(&url, &refresh_token, &wrong));
+    third.token().await.expect("served while degraded");
+    assert!(third.status().degraded);
+    assert_eq!(sim.stats().tokens_minted, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_degrades_then_rejoins() {
+    let mut redis = PrivateRedis::start();
+    let url = redis.url();
+    let (sim, refresh_token) = sim_with_unique_grant().await;
+    let keys = EncryptionKeys::parse(KEY_1, None).unwrap();
+    let a = replica(&sim, &refresh_token, store(&url, &refresh_token, &keys));
+    let b = replica(&sim, &refresh_token, store(&url, &refresh_token, &keys));
+    a.token().await.unwrap();
+    b.token().await.unwrap();
+    assert_eq!(sim.stats().tokens_minted, 1);
+
+    redis.stop();
+    let refreshed = a
+        .force_refresh()
+        .await
+        .expect("a refresh while Redis is down still works");
+    assert!(a.status().degraded, "degraded mode reported");
+    assert!(!refreshed.expose_secret().is_empty());
+    assert_eq!(sim.stats().tokens_minted, 2);
+
+    let _redis = PrivateRedis::start_on(redis.port);
+    let rejoined = a
+        .force_refresh()
+        .await
+        .expect("refresh after Redis returned");
+    assert!(!a.status().degraded, "rejoined");
+    assert_eq!(sim.stats().tokens_minted, 3);
+    // B reconnects on its first call and publishes its forced refresh; a new replica starts
+    // warm from it.
+    let forced = b.force_refresh().await.unwrap();
+    assert!(!b.status().degraded);
+    assert_ne!(
+        forced.expose_secret(),
+        rejoined.expose_secret(),
+        "a forced refresh mints a new one"
+    );
+    let c = replica(&sim, &refresh_token, store(&url, &refresh_token, &keys));
+    assert_eq!(
+        c.token().await.unwrap().expose_secret(),
+        forced.expose_secret(),
+        "warm start from Redis"
+    );
+    assert_eq!(sim.stats().tokens_minted, 4);
+}
