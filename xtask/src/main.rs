@@ -8,6 +8,7 @@
 
 use std::process::{Command, ExitCode};
 
+mod bench;
 mod k8s_rules;
 mod tidy;
 
@@ -16,9 +17,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("k8s-rules") => k8s_rules::run(),
+        Some("bench") => bench::run(args.iter().any(|a| a == "--quick")),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!(
-                "usage: cargo xtask <command>\n\ncommands:\n  ci    promtool rule checks and tests, fmt --check, clippy -D warnings, the whole test suite"
+                "usage: cargo xtask <command>\n\ncommands:\n  ci    promtool rule checks and tests, fmt --check, clippy -D warnings, the whole test suite\n  bench [--quick]  release benchmarks against their baselines: target/bench/report.md"
             );
             Ok(())
         }

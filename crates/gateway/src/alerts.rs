@@ -9,6 +9,7 @@
 //! | the same at ERROR, or with an `action` field (permanent) | `credentials_rejected` | error, message with the re-consent action | the same success |
 //! | `[Zoho Token] Falling back to static token` | `fallback_active` | warning | the same success |
 //! | `[Zoho Desk] 401 persisted after refresh and retry` | `unauthorized_persisted` (per `endpoint`) | error | a 2xx answer on a `zoho_desk.request` span of that endpoint |
+//! | `[Zoho Token] Shared token store unavailable; refreshing locally` | `store_degraded` | warning | `[Zoho Token] Shared token store is back; rejoined the fleet` |
 //!
 //! Streaks, kept simple: the first occurrence of a kind (per endpoint for 401s) sends one event;
 //! later occurrences only increment the streak's counter; the event that ends the streak sends
@@ -51,6 +52,11 @@ pub mod messages {
     pub const FALLBACK: &str = "[Zoho Token] Falling back to static token";
     /// A Desk call's retry after a 401 got a 401 again.
     pub const UNAUTHORIZED_PERSISTED: &str = "[Zoho Desk] 401 persisted after refresh and retry";
+    /// Fleet mode: the shared token store is unreachable; this replica refreshes alone.
+    pub const STORE_DEGRADED: &str =
+        "[Zoho Token] Shared token store unavailable; refreshing locally";
+    /// Fleet mode: the store answers again.
+    pub const STORE_REJOINED: &str = "[Zoho Token] Shared token store is back; rejoined the fleet";
 }
 
 /// The action in a permanent-failure event when the log event carried none.
@@ -74,6 +80,8 @@ pub enum AlertKind {
     FallbackActive,
     /// A 401 survived its one retry with a fresh token.
     UnauthorizedPersisted,
+    /// Fleet mode: the shared token store is unreachable (degraded mode).
+    StoreDegraded,
 }
 
 impl AlertKind {
@@ -84,12 +92,15 @@ impl AlertKind {
             AlertKind::CredentialsRejected => "credentials_rejected",
             AlertKind::FallbackActive => "fallback_active",
             AlertKind::UnauthorizedPersisted => "unauthorized_persisted",
+            AlertKind::StoreDegraded => "store_degraded",
         }
     }
 
     fn level(self) -> SentryLevel {
         match self {
-            AlertKind::RefreshFailed | AlertKind::FallbackActive => SentryLevel::Warning,
+            AlertKind::RefreshFailed | AlertKind::FallbackActive | AlertKind::StoreDegraded => {
+                SentryLevel::Warning
+            }
             AlertKind::CredentialsRejected | AlertKind::UnauthorizedPersisted => SentryLevel::Error,
         }
     }
@@ -314,6 +325,7 @@ struct Streaks {
 enum Signal {
     Failure(AlertKind, String),
     EndTokenStreaks,
+    End(AlertKind),
 }
 
 /// The endpoint of a `zoho_desk.request` span, kept in the span's extensions.
@@ -425,6 +437,10 @@ fn alert_event(
             "{headline}: {} on {}",
             field("error_code").unwrap_or("unknown"),
             field("endpoint").unwrap_or("unknown endpoint")
+        ),
+        AlertKind::StoreDegraded => format!(
+            "{headline}: {} (each replica now refreshes on its own until the store returns)",
+            field("error").unwrap_or("store unavailable")
         ),
     };
     let mut tags = BTreeMap::new();
@@ -550,13 +566,23 @@ where
                 fields.0.get("endpoint").cloned().unwrap_or_default(),
             ),
             Some(messages::REFRESHED) => Signal::EndTokenStreaks,
+            Some(messages::STORE_DEGRADED) => {
+                Signal::Failure(AlertKind::StoreDegraded, String::new())
+            }
+            Some(messages::STORE_REJOINED) => Signal::End(AlertKind::StoreDegraded),
             _ => return,
         };
         match signal {
             Signal::Failure(kind, key) => self.failure(kind, key, &fields.0),
             Signal::EndTokenStreaks => {
-                self.end(|(kind, _)| *kind != AlertKind::UnauthorizedPersisted);
+                self.end(|(kind, _)| {
+                    !matches!(
+                        kind,
+                        AlertKind::UnauthorizedPersisted | AlertKind::StoreDegraded
+                    )
+                });
             }
+            Signal::End(ended) => self.end(|(kind, _)| *kind == ended),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::ExposeSecret;
@@ -19,6 +20,9 @@ use crate::state::AppState;
 pub fn build_state(zoho: &ZohoConfig, allowlist: Allowlist) -> AppState {
     let mut tokens = TokenManager::builder(zoho.credentials(), zoho.endpoints.clone())
         .refresh_margin(zoho.refresh_margin)
+        .refresh_jitter(zoho.refresh_jitter)
+        .expiry_skew(zoho.expiry_skew)
+        .refresh_budget(zoho.refresh_budget, Duration::from_secs(600))
         .fallback_token(zoho.fallback_access_token.clone());
     if let Some(url) = &zoho.redis_url {
         // Fleet mode: one token for every replica. Config guarantees encryption unless

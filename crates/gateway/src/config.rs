@@ -54,6 +54,13 @@ pub mod var {
     pub const ZOHO_DESK_API_URL: &str = "ZOHO_DESK_API_URL";
     /// Seconds before expiry at which a token is refreshed; default 60.
     pub const ZOHO_TOKEN_REFRESH_MARGIN_SECS: &str = "ZOHO_TOKEN_REFRESH_MARGIN_SECS";
+    /// Upper bound of the random jitter subtracted from the refresh time; default 30.
+    pub const ZOHO_TOKEN_REFRESH_JITTER_SECS: &str = "ZOHO_TOKEN_REFRESH_JITTER_SECS";
+    /// A token with less life than this is treated as expired; default 5.
+    pub const ZOHO_TOKEN_EXPIRY_SKEW_SECS: &str = "ZOHO_TOKEN_EXPIRY_SKEW_SECS";
+    /// Refresh attempts allowed per 10 minutes (per replica, and for the fleet in fleet mode);
+    /// default 10, Zoho's own limit.
+    pub const ZOHO_TOKEN_REFRESH_BUDGET: &str = "ZOHO_TOKEN_REFRESH_BUDGET";
     /// Maximum concurrent Desk API calls; default 10.
     pub const ZOHO_DESK_MAX_CONCURRENCY: &str = "ZOHO_DESK_MAX_CONCURRENCY";
     /// API listener; default `127.0.0.1:3000`.
@@ -98,7 +105,7 @@ pub mod var {
 
     /// Every variable [`Config::load`](super::Config::load) reads, in documentation order.
     /// (`ZOHO_GATEWAY_CONFIG` is read by [`standard_sources`](super::standard_sources) instead.)
-    pub const ALL: [&str; 28] = [
+    pub const ALL: [&str; 31] = [
         ZOHO_DESK_CLIENT_ID,
         ZOHO_DESK_CLIENT_SECRET,
         ZOHO_DESK_REFRESH_TOKEN,
@@ -108,6 +115,9 @@ pub mod var {
         ZOHO_ACCOUNTS_URL,
         ZOHO_DESK_API_URL,
         ZOHO_TOKEN_REFRESH_MARGIN_SECS,
+        ZOHO_TOKEN_REFRESH_JITTER_SECS,
+        ZOHO_TOKEN_EXPIRY_SKEW_SECS,
+        ZOHO_TOKEN_REFRESH_BUDGET,
         ZOHO_DESK_MAX_CONCURRENCY,
         GATEWAY_LISTEN,
         GATEWAY_ADMIN_LISTEN,
@@ -698,6 +708,12 @@ pub struct ZohoConfig {
     pub endpoints: ZohoEndpoints,
     /// Refresh this long before expiry.
     pub refresh_margin: Duration,
+    /// Upper bound of the refresh jitter.
+    pub refresh_jitter: Duration,
+    /// Life below which a token counts as expired.
+    pub expiry_skew: Duration,
+    /// Refresh attempts allowed per 10 minutes.
+    pub refresh_budget: usize,
     /// Maximum concurrent Desk API calls.
     pub desk_max_concurrency: usize,
     /// Shared token store (`REDIS_URL`): fleet mode when set.
@@ -732,6 +748,9 @@ impl fmt::Debug for ZohoConfig {
             .field("data_centre", &self.data_centre)
             .field("endpoints", &self.endpoints)
             .field("refresh_margin", &self.refresh_margin)
+            .field("refresh_jitter", &self.refresh_jitter)
+            .field("expiry_skew", &self.expiry_skew)
+            .field("refresh_budget", &self.refresh_budget)
             .field("desk_max_concurrency", &self.desk_max_concurrency)
             .field("redis_url", &self.redis_url.as_ref().map(|_| REDACTED))
             .field("token_encryption", &self.token_encryption)
@@ -917,6 +936,19 @@ impl Config {
             1,
             2999,
         );
+        let refresh_jitter = r.seconds(
+            var::ZOHO_TOKEN_REFRESH_JITTER_SECS,
+            Duration::from_secs(30),
+            0,
+            600,
+        );
+        let expiry_skew = r.seconds(
+            var::ZOHO_TOKEN_EXPIRY_SKEW_SECS,
+            Duration::from_secs(5),
+            0,
+            300,
+        );
+        let refresh_budget = r.integer(var::ZOHO_TOKEN_REFRESH_BUDGET, 10, 1, 1000) as usize;
         let desk_max_concurrency = r.integer(
             var::ZOHO_DESK_MAX_CONCURRENCY,
             defaults::DESK_MAX_CONCURRENCY as u64,
@@ -1075,6 +1107,9 @@ impl Config {
                 data_centre,
                 endpoints,
                 refresh_margin,
+                refresh_jitter,
+                expiry_skew,
+                refresh_budget,
                 desk_max_concurrency,
                 redis_url,
                 token_encryption,

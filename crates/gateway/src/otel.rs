@@ -109,12 +109,13 @@ pub fn inject_trace_context(headers: &mut HeaderMap) {
 }
 
 /// The server span of one API request (`TraceLayer::make_span_with`): an INFO span named
-/// `request` with the fields the logs always had (`method`, `uri`, `version`), OpenTelemetry's
+/// `request` with the fields the logs always had (`method`, `uri` — the path, without the query —,
+/// `version`), OpenTelemetry's
 /// `otel.kind = "server"`, `otel.name = "<METHOD> <route template>"`, `http.request.method`,
 /// `http.route` and (on response) `http.response.status_code`; its parent is the W3C trace
 /// context of the incoming `traceparent`, when there is one.
 pub fn server_span<B>(request: &Request<B>) -> Span {
-    let method = request.method().as_str();
+    let method = crate::telemetry::method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -128,7 +129,8 @@ pub fn server_span<B>(request: &Request<B>) -> Span {
         target: "tower_http::trace::make_span",
         "request",
         method,
-        uri = %request.uri(),
+        // The path only: query strings carry customer data (emails, phone numbers).
+        uri = %request.uri().path(),
         version = ?request.version(),
         otel.kind = "server",
         otel.name = name.as_str(),

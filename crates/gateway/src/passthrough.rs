@@ -684,7 +684,9 @@ fn check_body(
         ));
     }
     // Malformed JSON would only cost a Zoho call and credits to be refused there.
-    if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
+    // A full parse: it validates UTF-8 in strings and bounds nesting (128 levels), which a
+    // skim does not; Zoho is never sent what it would refuse anyway.
+    if serde_json::from_slice::<serde_json::Value>(&bytes).is_err() {
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",

@@ -39,6 +39,9 @@ pub async fn start(
         endpoints,
         // A 5-minute token refreshed 60 s (plus jitter) before expiry.
         refresh_margin: Duration::from_secs(60).min(token_lifetime / 4),
+        refresh_jitter: Duration::from_secs(30),
+        expiry_skew: Duration::from_secs(5),
+        refresh_budget: 10,
         desk_max_concurrency: 10,
         redis_url: None,
         token_encryption: None,

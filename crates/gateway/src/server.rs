@@ -260,20 +260,74 @@ pub async fn serve(
     grace: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    /// How long a client gets to send a request's whole header block on the API listener
+    /// (also how long an idle keep-alive connection stays open): hyper's own default, which
+    /// `axum::serve` never applies because it gives hyper no timer. Without it a client that
+    /// trickles header bytes (slowloris) holds a connection and its task forever.
+    const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let api_server = axum::serve(
-        api_listener,
-        api.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(wait(stop_rx.clone()));
+    // The API listener: axum::serve's accept loop, by hand, so each connection's HTTP/1
+    // builder gets a timer and the header read timeout. Shutdown as axum does it: stop
+    // accepting, let every connection finish its in-flight request, wait for all of them.
+    let api_stop = stop_rx.clone();
+    let api_server = async move {
+        use tower::ServiceExt as _;
+        let mut listener = api_listener;
+        let (closed_tx, closed_rx) = tokio::sync::watch::channel(());
+        let mut stopped = std::pin::pin!(wait(api_stop.clone()));
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = axum::serve::Listener::accept(&mut listener) => accepted,
+                () = &mut stopped => break,
+            };
+            let service = api.clone().map_request(
+                move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                    // What `into_make_service_with_connect_info` provided: the rate limit's
+                    // per-peer key for unauthenticated requests.
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo::<SocketAddr>(peer));
+                    request
+                },
+            );
+            let stop = wait(api_stop.clone());
+            let closed = closed_rx.clone();
+            tokio::spawn(async move {
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT);
+                let connection = builder.serve_connection(
+                    hyper_util::rt::TokioIo::new(stream),
+                    hyper_util::service::TowerToHyperService::new(service),
+                );
+                let mut connection = std::pin::pin!(connection);
+                let result = tokio::select! {
+                    result = connection.as_mut() => result,
+                    () = stop => {
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
+                };
+                if let Err(error) = result {
+                    tracing::debug!(peer = %peer, error = %error, "connection closed with an error");
+                }
+                drop(closed);
+            });
+        }
+        drop(listener);
+        drop(closed_rx);
+        closed_tx.closed().await;
+        Ok::<(), std::io::Error>(())
+    };
     let admin_server = axum::serve(admin_listener, admin.into_make_service())
         .with_graceful_shutdown(wait(stop_rx));
-    let servers = tokio::spawn(async move {
-        tokio::try_join!(api_server.into_future(), admin_server.into_future())
-    });
+    let servers =
+        tokio::spawn(async move { tokio::try_join!(api_server, admin_server.into_future()) });
     shutdown.await;
     info!(
         message = "shutting down: no new connections, draining in-flight requests",

@@ -324,6 +324,24 @@ fn initialize_series() {
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
+/// The HTTP method as a bounded label: the standard ones by name, anything invented `_OTHER`
+/// (a client must not be able to mint metric series, or span names, at will).
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
+}
+
 /// Middleware: counts and times every request by its matched route template (never the raw
 /// path, which would make label values unbounded).
 pub async fn http_metrics(request: Request, next: Next) -> Response {
@@ -331,12 +349,12 @@ pub async fn http_metrics(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let started = Instant::now();
     metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).increment(1.0);
     let response = next.run(request).await;
     metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).decrement(1.0);
-    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "route" => route.clone(), "method" => method.clone())
+    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "route" => route.clone(), "method" => method)
         .record(started.elapsed().as_secs_f64());
     metrics::counter!(HTTP_REQUESTS_TOTAL, "route" => route, "method" => method, "status" => response.status().as_u16().to_string())
         .increment(1);

@@ -518,3 +518,46 @@ fn a_dsn_sentry_cannot_parse_is_an_error_not_a_panic() {
     let error = alerts::init("not a dsn", Vec::<String>::new()).unwrap_err();
     assert!(error.contains("SENTRY_DSN"), "{error}");
 }
+
+#[tokio::test]
+async fn an_unreachable_token_store_sends_one_warning_per_outage() {
+    let h = harness(None).await;
+    // Fleet mode with a Redis that refuses connections: the replica degrades and keeps serving.
+    let store = zoho_auth::store::RedisStore::new(
+        "redis://127.0.0.1:9",
+        &Credentials::new(
+            DEFAULT_CLIENT_ID,
+            DEFAULT_CLIENT_SECRET,
+            DEFAULT_REFRESH_TOKEN,
+        ),
+        None,
+    )
+    .expect("a valid URL");
+    let endpoints = ZohoEndpoints::custom(&h.sim.accounts_url(), &h.sim.desk_url()).unwrap();
+    let replica = TokenManager::builder(
+        Credentials::new(
+            DEFAULT_CLIENT_ID,
+            DEFAULT_CLIENT_SECRET,
+            DEFAULT_REFRESH_TOKEN,
+        ),
+        endpoints,
+    )
+    .refresh_budget(100, Duration::from_secs(600))
+    .token_store(store)
+    .build();
+    for _ in 0..3 {
+        tokio::time::timeout(DEADLINE, replica.force_refresh())
+            .await
+            .expect("answered in time")
+            .expect("served while degraded");
+    }
+    assert!(replica.status().degraded);
+    let events = h.events().await;
+    assert_eq!(kinds(&events), ["store_degraded"], "{events:#?}");
+    assert_eq!(level(&events[0]), "warning");
+    let message = events[0]["logentry"]["message"]
+        .as_str()
+        .or(events[0]["message"].as_str())
+        .unwrap_or_default();
+    assert!(message.contains("refreshes on its own"), "{message}");
+}

@@ -65,8 +65,9 @@ impl Fleet {
             owner: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
             // The lease outlives one token request; it is renewed while the request runs.
             lease: request_timeout * 2,
-            // A healthy holder publishes within one request timeout.
-            wait_timeout: request_timeout + Duration::from_secs(5),
+            // Wait as long as a dead holder's lease can last: then the lock is free and this
+            // replica takes over (a healthy holder publishes within one request timeout).
+            wait_timeout: request_timeout * 2 + Duration::from_secs(1),
             poll: Duration::from_millis(250),
             degraded: AtomicBool::new(false),
         }

@@ -1,11 +1,10 @@
 //! The Redis token store against a real Redis: `REDIS_URL` if set, else 127.0.0.1:6379, and a
 //! private `redis-server` on a free port for the tests that stop and restart it.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use e2e::redis::PrivateRedis;
 use zoho_auth::store::{EncryptionKeys, RedisStore, SharedRecord, TokenStore, unix_now_ms};
 use zoho_auth::{AccessToken, Credentials, TokenManager, ZohoEndpoints};
 use zoho_sim::{
@@ -26,69 +25,6 @@ fn shared_redis_url() -> String {
         "no Redis at {url}: start one (`redis-server`, `apt-get install redis-server`) or set REDIS_URL"
     );
     url
-}
-
-/// A private redis-server, killed on drop.
-struct PrivateRedis {
-    child: Child,
-    port: u16,
-}
-
-impl PrivateRedis {
-    // The child is owned by the returned value, whose Drop kills and waits for it.
-    #[allow(clippy::zombie_processes)]
-    fn start_on(port: u16) -> PrivateRedis {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is needed for this test: `apt-get install redis-server`");
-        let url = format!("redis://127.0.0.1:{port}");
-        let client = redis::Client::open(url.as_str()).unwrap();
-        for _ in 0..100 {
-            if client
-                .get_connection_with_timeout(Duration::from_millis(100))
-                .is_ok()
-            {
-                return PrivateRedis { child, port };
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("redis-server did not start on port {port}");
-    }
-
-    fn start() -> PrivateRedis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Self::start_on(port)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// A fresh refresh token per test, so tests sharing one Redis use different records.
@@ -324,7 +260,7 @@ async fn a_redis_restart_degrades_then_rejoins() {
     assert!(!refreshed.expose_secret().is_empty());
     assert_eq!(sim.stats().tokens_minted, 2);
 
-    let _redis = PrivateRedis::start_on(redis.port);
+    redis.restart();
     let rejoined = a
         .force_refresh()
         .await
