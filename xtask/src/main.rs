@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(args.iter().any(|a| a == "--quick")),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!(
-                "usage: cargo xtask <command>\n\ncommands:\n  ci    promtool rule checks and tests, fmt --check, clippy -D warnings, the whole test suite\n  bench [--quick]  release benchmarks against their baselines: target/bench/report.md"
+                "usage: cargo xtask <command>\n\ncommands:\n  ci               install prometheus/redis-server if missing, promtool checks and rule tests,\n                   fmt --check, clippy -D warnings, the whole test suite\n  bench [--quick]  release benchmarks against their baselines: target/bench/report.md\n  k8s-rules        regenerate deploy/k8s/base/prometheusrule.yaml from the rules file"
             );
             Ok(())
         }
