@@ -247,6 +247,27 @@ async fn token_routes_keep_the_original_shapes_and_admin_routes_report_health() 
     assert_ne!(refreshed["tokenPreview"], body["tokenPreview"]);
     assert_eq!(sim.stats().tokens_minted, 2);
 
+    // Every log line of a request carries its id, given or generated.
+    let traced = client
+        .get(format!("{}/api/zoho-desk/agents", gateway.api))
+        .header("x-request-id", "e2e-request-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(traced.headers()["x-request-id"], "e2e-request-42");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !gateway
+        .output()
+        .lines()
+        .any(|l| l.contains("request_id") && l.contains("e2e-request-42"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line with the request id:\n{}",
+            gateway.output()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (status, health) = get_json(&client, &format!("{}/healthz", gateway.admin)).await;
     assert_eq!(
         (status, health["status"].clone()),

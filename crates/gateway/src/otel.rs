@@ -110,7 +110,7 @@ pub fn inject_trace_context(headers: &mut HeaderMap) {
 
 /// The server span of one API request (`TraceLayer::make_span_with`): an INFO span named
 /// `request` with the fields the logs always had (`method`, `uri` — the path, without the query —,
-/// `version`), OpenTelemetry's
+/// `version`), the `request_id`, OpenTelemetry's
 /// `otel.kind = "server"`, `otel.name = "<METHOD> <route template>"`, `http.request.method`,
 /// `http.route` and (on response) `http.response.status_code`; its parent is the W3C trace
 /// context of the incoming `traceparent`, when there is one.
@@ -131,6 +131,8 @@ pub fn server_span<B>(request: &Request<B>) -> Span {
         method,
         // The path only: query strings carry customer data (emails, phone numbers).
         uri = %request.uri().path(),
+        // Set (or propagated) by the request-id layer, which runs before this span is made.
+        request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or(""),
         version = ?request.version(),
         otel.kind = "server",
         otel.name = name.as_str(),

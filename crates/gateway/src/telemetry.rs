@@ -51,7 +51,11 @@ pub fn init_logging(
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let output = tracing_subscriber::fmt::layer().with_target(false);
+    // Colours only for a person at a terminal; log collectors get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let output = tracing_subscriber::fmt::layer()
+        .with_target(false)
+        .with_ansi(ansi);
     let output = match format {
         LogFormat::Json => output
             .json()
