@@ -25,6 +25,25 @@ fn redis_url() -> String {
     url
 }
 
+/// Replaces each replica in turn (SIGTERM, exit, start) and checks the new one serves.
+async fn rolling_restart(
+    replicas: &mut [Gateway],
+    env: &[(String, String)],
+    client: &reqwest::Client,
+) {
+    for replica in replicas.iter_mut() {
+        replica.terminate();
+        replica.wait().await;
+        *replica = Gateway::start(env).await;
+        let response = client
+            .get(format!("{}/api/zoho-desk/agents", replica.api))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_and_their_replacements_share_one_token() {
     let sim = ZohoSim::start(SimConfig::default()).await.unwrap();
@@ -61,17 +80,7 @@ async fn replicas_and_their_replacements_share_one_token() {
     }
     assert_eq!(sim.stats().tokens_minted, 1, "three replicas, one refresh");
     // A rolling restart: each replica replaced by a new process, which starts warm.
-    for replica in &mut replicas {
-        replica.terminate();
-        replica.wait().await;
-        *replica = Gateway::start(&env).await;
-        let response = client
-            .get(format!("{}/api/zoho-desk/agents", replica.api))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-    }
+    rolling_restart(&mut replicas, &env, &client).await;
     assert_eq!(sim.stats().tokens_minted, 1, "restarts mint nothing");
     let status: serde_json::Value = client
         .get(format!("{}/api/zoho-desk/token", replicas[0].api))
@@ -257,17 +266,7 @@ async fn four_replicas_under_load_restarts_a_killed_holder_and_a_redis_outage() 
     let minted = sim.stats().tokens_minted;
     let restart_started = std::time::Instant::now();
     for _ in 0..2 {
-        for replica in replicas.iter_mut() {
-            replica.terminate();
-            replica.wait().await;
-            *replica = Gateway::start(&env).await;
-            let response = client
-                .get(format!("{}/api/zoho-desk/agents", replica.api))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200);
-        }
+        rolling_restart(&mut replicas, &env, &client).await;
     }
     let restart_took = restart_started.elapsed();
     assert!(

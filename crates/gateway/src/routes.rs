@@ -227,8 +227,13 @@ pub struct Paging {
 
 impl Paging {
     fn page(&self) -> PageRequest {
-        PageRequest::new(self.from.unwrap_or(0), self.limit.unwrap_or(DEFAULT_LIMIT))
+        page(self.from, self.limit)
     }
+}
+
+/// The page a list route asked for, with the defaults (offset 0, [`DEFAULT_LIMIT`]).
+fn page(from: Option<u32>, limit: Option<u32>) -> PageRequest {
+    PageRequest::new(from.unwrap_or(0), limit.unwrap_or(DEFAULT_LIMIT))
 }
 
 /// `{"data":[...],"from":N,"limit":N,"next":<url|null>}`; `next` repeats the request's own
@@ -321,7 +326,7 @@ pub(crate) async fn list_tickets(
 ) -> Response {
     let result = async {
         let q = query(q)?;
-        let page = PageRequest::new(q.from.unwrap_or(0), q.limit.unwrap_or(DEFAULT_LIMIT));
+        let page = page(q.from, q.limit);
         let filter = TicketFilter {
             department_id: q.department_id.map(DepartmentId::new),
             status: q.status,
@@ -475,7 +480,7 @@ pub(crate) async fn search_tickets(
 ) -> Response {
     let result = async {
         let q = query(q)?;
-        let page = PageRequest::new(q.from.unwrap_or(0), q.limit.unwrap_or(DEFAULT_LIMIT));
+        let page = page(q.from, q.limit);
         let search = TicketSearch {
             subject: q.subject,
             email: q.email,
@@ -583,7 +588,7 @@ pub(crate) async fn search_contacts(
 ) -> Response {
     let result = async {
         let q = query(q)?;
-        let page = PageRequest::new(q.from.unwrap_or(0), q.limit.unwrap_or(DEFAULT_LIMIT));
+        let page = page(q.from, q.limit);
         let search = ContactSearch {
             email: q.email,
             first_name: q.first_name,
