@@ -15,13 +15,16 @@ use zoho_sim::SimHandle;
 /// Real time a gateway gets to print its listening line.
 const STARTUP: Duration = Duration::from_secs(30);
 
-/// The binary built by `cargo test --workspace` (target/<profile>/zoho-gateway, beside deps/).
+/// The binary built beside the caller: target/<profile>/zoho-gateway, next to a program of this
+/// crate (e.g. the soak) or one level above a test executable (which lives in deps/).
 pub fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
+    let exe = std::env::current_exe().expect("executable path");
+    let dir = exe.parent().expect("target/<profile>");
+    let profile_dir = if dir.ends_with("deps") {
+        dir.parent().expect("target/<profile>")
+    } else {
+        dir
+    };
     let binary = profile_dir.join("zoho-gateway");
     assert!(
         binary.exists(),
@@ -64,6 +67,9 @@ pub struct Gateway {
     /// `http://127.0.0.1:<port>` of the admin listener.
     pub admin: String,
     output: Arc<Mutex<String>>,
+    /// Whether dropping it scans the output (see the `Drop` impl); off once [`Gateway::finish`]
+    /// has handed the output to the caller.
+    scan_on_drop: bool,
     _workdir: TempDir,
 }
 
@@ -134,6 +140,7 @@ impl Gateway {
             admin: field("admin="),
             child,
             output,
+            scan_on_drop: true,
             _workdir: workdir,
         }
     }
@@ -167,16 +174,18 @@ impl Gateway {
     }
 }
 
-/// The secret scan of everything the process printed, for every test that starts a gateway:
-/// the process is stopped (as `kill_on_drop` would a moment later), what it printed last is
-/// collected (up to 2 s, on a multi-threaded runtime whose workers drain the pipes), and
-/// [`assert_no_secrets`] runs over the whole output. Skipped while the test is already
-/// panicking, so a failing test reports its own failure.
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            return;
-        }
+impl Gateway {
+    /// Stops the process (if still running) and returns everything it printed, leaving the
+    /// secret scan to the caller (e.g. a program that reports findings instead of panicking).
+    pub fn finish(mut self) -> String {
+        self.stop_and_drain();
+        self.scan_on_drop = false;
+        self.output()
+    }
+
+    /// Kills the process and waits (up to 2 s, on a multi-threaded runtime whose workers drain
+    /// the pipes) for what it printed last.
+    fn stop_and_drain(&mut self) {
         let _ = self.child.start_kill();
         let workers_drain = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
@@ -187,6 +196,19 @@ impl Drop for Gateway {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+    }
+}
+
+/// The secret scan of everything the process printed, for every test that starts a gateway:
+/// the process is stopped (as `kill_on_drop` would a moment later), what it printed last is
+/// collected, and [`assert_no_secrets`] runs over the whole output. Skipped while the test is
+/// already panicking, so a failing test reports its own failure.
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if std::thread::panicking() || !self.scan_on_drop {
+            return;
+        }
+        self.stop_and_drain();
         assert_no_secrets("zoho-gateway output (stdout and stderr)", &self.output());
     }
 }

@@ -4,7 +4,9 @@
 //!   Debian's `prometheus` package for `promtool` and `prometheus`, installed when running as
 //!   root), the Prometheus rule checks and rule unit tests (`deploy/prometheus`), formatting,
 //!   clippy with warnings denied, and the whole test suite (unit, integration including the
-//!   real-Prometheus dashboard test, doc tests, and the tidy checks in this crate).
+//!   real-Prometheus dashboard test, doc tests, and the tidy checks in this crate), then a
+//!   2-minute fault-injection soak.
+//! - `soak [--minutes N]`: the fault-injection soak alone (`tests/src/bin/soak.rs`).
 
 use std::process::{Command, ExitCode};
 
@@ -18,9 +20,10 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("k8s-rules") => k8s_rules::run(),
         Some("bench") => bench::run(args.iter().any(|a| a == "--quick")),
+        Some("soak") => preflight().and_then(|()| soak(&args[1..])),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!(
-                "usage: cargo xtask <command>\n\ncommands:\n  ci               install prometheus/redis-server if missing, promtool checks and rule tests,\n                   fmt --check, clippy -D warnings, the whole test suite\n  bench [--quick]  release benchmarks against their baselines: target/bench/report.md\n  k8s-rules        regenerate deploy/k8s/base/prometheusrule.yaml from the rules file"
+                "usage: cargo xtask <command>\n\ncommands:\n  ci               install prometheus/redis-server if missing, promtool checks and rule tests,\n                   fmt --check, clippy -D warnings, the whole test suite\n  bench [--quick]  release benchmarks against their baselines: target/bench/report.md\n  soak [--minutes N] [--replicas N]\n                   fault-injection soak (default 2 minutes): target/soak/report.md\n  k8s-rules        regenerate deploy/k8s/base/prometheusrule.yaml from the rules file"
             );
             Ok(())
         }
@@ -50,7 +53,17 @@ fn ci() -> Result<(), String> {
     ])?;
     cargo(&["test", "--workspace", "--all-targets", "--locked"])?;
     cargo(&["test", "--workspace", "--doc", "--locked"])?;
+    soak(&["--minutes".to_owned(), "2".to_owned()])?;
     Ok(())
+}
+
+/// The fault-injection soak (`tests/src/bin/soak.rs`) against debug builds of the gateway, the
+/// ones the test suite builds: emulator, Redis and gateway replicas on loopback.
+fn soak(args: &[String]) -> Result<(), String> {
+    cargo(&["build", "--locked", "-p", "gateway", "--bin", "zoho-gateway"])?;
+    let mut run = vec!["run", "--locked", "-p", "e2e", "--bin", "soak", "--"];
+    run.extend(args.iter().map(String::as_str));
+    cargo(&run)
 }
 
 /// Stops at once, with the command to run, when a tool the suite needs is missing.
