@@ -548,6 +548,7 @@ struct PhaseRecord {
     states_seen: BTreeMap<String, u64>,
 }
 
+#[derive(Default)]
 struct Report {
     minutes: f64,
     replicas: usize,
@@ -576,6 +577,8 @@ struct Report {
 /// The scenario around the load: everything a phase needs to act.
 struct World {
     sim: SimHandle,
+    /// The emulator's counters before the replicas started (the fallback's mint excluded).
+    baseline: zoho_sim::SimStats,
     redis: PrivateRedis,
     env: Vec<(String, String)>,
     replicas: Vec<Option<Gateway>>,
@@ -804,171 +807,27 @@ async fn run(args: Args) -> Report {
     // refreshes per 10 minutes hold with the forced refreshes and the Redis restart on top.
     let token_lifetime = (total / 5).clamp(Duration::from_secs(60), Duration::from_secs(3600));
     let margin = token_lifetime / 4;
-    let sim = ZohoSim::start(SimConfig {
-        desk: zoho_sim::DeskConfig {
-            daily_credits: PLENTY_OF_CREDITS,
-            ..zoho_sim::DeskConfig::default()
-        },
-        ..SimConfig::default()
-    })
-    .await
-    .expect("emulator");
-    register_secret(WRITE_KEY);
-    register_secret(ADMIN_KEY);
-
-    // The static fallback: a token of a grant of its own, minted to outlive the run, as an
-    // operator would paste one from the API console.
-    let fallback_grant = token_shaped("fb");
-    register_secret(&fallback_grant);
-    sim.add_grant(grant(&fallback_grant));
-    sim.set_token_lifetime(total + Duration::from_secs(3600));
-    let admin = reqwest::Client::builder()
-        .timeout(CLIENT_TIMEOUT)
-        .build()
-        .expect("client");
-    let minted: Value = admin
-        .post(format!("{}/oauth/v2/token", sim.accounts_url()))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("client_id", zoho_sim::DEFAULT_CLIENT_ID),
-            ("client_secret", zoho_sim::DEFAULT_CLIENT_SECRET),
-            ("refresh_token", &fallback_grant),
-        ])
-        .send()
-        .await
-        .expect("token endpoint")
-        .json()
-        .await
-        .expect("token JSON");
-    let fallback = minted["access_token"]
-        .as_str()
-        .expect("a fallback token")
-        .to_owned();
-    register_secret(&fallback);
-    sim.set_token_lifetime(token_lifetime);
-    let baseline = sim.stats();
-
-    let redis = PrivateRedis::start();
-    let mut env = zoho_env(&sim);
-    for (name, value) in [
-        ("REDIS_URL", redis.url()),
-        ("ZOHO_TOKEN_ENCRYPTION_KEY", "5a".repeat(32)),
-        ("ZOHO_DESK_ACCESS_TOKEN", fallback.clone()),
-        (
-            "ZOHO_TOKEN_REFRESH_MARGIN_SECS",
-            margin.as_secs().to_string(),
-        ),
-        (
-            "ZOHO_TOKEN_REFRESH_JITTER_SECS",
-            (margin.as_secs() / 5).to_string(),
-        ),
-        (
-            "GATEWAY_API_KEYS",
-            format!("soak-load:write:{WRITE_KEY},soak-ops:admin:{ADMIN_KEY}"),
-        ),
-        // Rate limiting is the attack suite's subject; here it would only add noise.
-        ("GATEWAY_RATE_LIMIT_PER_SECOND", "100000".into()),
-        ("GATEWAY_RATE_LIMIT_BURST", "100000".into()),
-        // The portal allows 10 calls at once; the replicas together stay below it.
-        (
-            "ZOHO_DESK_MAX_CONCURRENCY",
-            (10 / args.replicas).to_string(),
-        ),
-    ] {
-        env.push((name.to_owned(), value));
-    }
-    let pool = Arc::new(Pool::default());
-    *pool.apis.write().unwrap() = vec![None; args.replicas];
-    let mut world = World {
-        primary_refresh_token: zoho_sim::DEFAULT_REFRESH_TOKEN.to_owned(),
-        sim,
-        redis,
-        env,
-        replicas: (0..args.replicas).map(|_| None).collect(),
-        pool: pool.clone(),
-        admin,
-        killed_replica: None,
-        secret_findings: Vec::new(),
-    };
-    for index in 0..args.replicas {
-        world.start_replica(index).await;
-    }
-
-    // Seeded data for the load, and one ticket per worker to update.
-    let (_, api) = pool.pick(0).expect("a replica");
-    let page: Value = world
-        .admin
-        .get(format!("{api}/api/zoho-desk/tickets?limit=20"))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .expect("tickets")
-        .json()
-        .await
-        .expect("tickets JSON");
-    let seeded: Vec<&Value> = page["data"]
-        .as_array()
-        .expect("a page of tickets")
-        .iter()
-        .collect();
-    let ticket_ids: Vec<String> = seeded
-        .iter()
-        .filter_map(|t| t["id"].as_str().map(str::to_owned))
-        .collect();
-    let department_id = seeded[0]["departmentId"]
-        .as_str()
-        .expect("department")
-        .to_owned();
-    let contact_id = seeded[0]["contactId"].as_str().expect("contact").to_owned();
-    let run_tag = format!("{:08x}", std::process::id());
-    let mut logs = Vec::new();
-    for worker in 0..WORKERS {
-        let created: Value = world
-            .admin
-            .post(format!("{api}/api/zoho-desk/tickets"))
-            .bearer_auth(ADMIN_KEY)
-            .json(&json!({
-                "subject": format!("soak {run_tag} updates of w{worker}"),
-                "departmentId": department_id,
-                "contactId": contact_id,
-            }))
-            .send()
-            .await
-            .expect("create")
-            .json()
-            .await
-            .expect("create JSON");
-        logs.push(UpdateLog {
-            ticket_id: created["id"].as_str().expect("ticket id").to_owned(),
-            ..UpdateLog::default()
-        });
-    }
-
-    let recorder = Arc::new(Recorder::default());
-    let started = Instant::now();
-    let load = Arc::new(Load {
-        pool: pool.clone(),
-        recorder: recorder.clone(),
-        started,
-        department_id,
-        contact_id,
-        ticket_ids,
-        run: run_tag,
-    });
+    let mut world = World::start(&args, total, token_lifetime, margin).await;
+    let (load, update_logs) = world.prepare_load().await;
+    let started = load.started;
     let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = logs
+    let workers: Vec<_> = update_logs
         .into_iter()
         .enumerate()
         .map(|(worker, log)| tokio::spawn(load.clone().worker(worker, log, stop.clone())))
         .collect();
 
-    // The schedule, with a sample every second and the replicas' token states every tick.
-    let samples = Arc::new(Mutex::new(Vec::<Sample>::new()));
+    let mut samples = Vec::new();
     let mut phases = Vec::new();
     for (injection, from, to) in SCHEDULE {
-        let start_at = started + total.mul_f64(from);
-        let end_at = started + total.mul_f64(to);
-        sample_until(&world, &samples, started, start_at, None).await;
+        sample_until(
+            &world,
+            &mut samples,
+            started,
+            started + total.mul_f64(from),
+            None,
+        )
+        .await;
         let before = ZohoCounts::read(&world.sim);
         let start = started.elapsed().as_secs_f64();
         eprintln!(
@@ -978,37 +837,32 @@ async fn run(args: Args) -> Report {
         );
         let forced_refresh = world.begin(injection).await;
         let mut states_seen = BTreeMap::new();
-        sample_until(
-            &world,
-            &samples,
-            started,
-            end_at,
-            Some((injection, &mut states_seen)),
-        )
-        .await;
+        let until = started + total.mul_f64(to);
+        let window = Some((injection, &mut states_seen));
+        sample_until(&world, &mut samples, started, until, window).await;
         world.end(injection).await;
-        let end = started.elapsed().as_secs_f64();
         phases.push(PhaseRecord {
             injection,
             start,
-            end,
+            end: started.elapsed().as_secs_f64(),
             zoho: ZohoCounts::read(&world.sim).since(before),
             forced_refresh,
             states_seen,
         });
     }
-    sample_until(&world, &samples, started, started + total, None).await;
+    sample_until(&world, &mut samples, started, started + total, None).await;
     stop.store(true, Ordering::Relaxed);
     let mut update_logs = Vec::new();
     for worker in workers {
         update_logs.push(worker.await.expect("worker"));
     }
     world.sim.clear_faults();
-    let elapsed = started.elapsed().as_secs_f64();
-    eprintln!("soak: {elapsed:7.1}s load stopped; checking");
+    eprintln!(
+        "soak: {:7.1}s load stopped; checking",
+        started.elapsed().as_secs_f64()
+    );
 
-    // Every acknowledged create exactly once; a failed one at most once.
-    let creates = recorder.creates.lock().unwrap().clone();
+    let recorder = &load.recorder;
     let mut report = Report {
         minutes: args.minutes,
         replicas: args.replicas,
@@ -1016,110 +870,262 @@ async fn run(args: Args) -> Report {
         margin,
         outcomes: recorder.outcomes.lock().unwrap().clone(),
         phases,
-        killed_replica: None,
-        unexplained: Vec::new(),
-        creates_acknowledged: 0,
-        creates_failed_absent: 0,
-        creates_failed_applied: 0,
-        creates_lost: 0,
-        creates_duplicated: 0,
-        updates_checked: 0,
-        updates_lost: 0,
-        token_requests: 0,
-        tokens_minted: 0,
-        token_throttled_by_zoho: 0,
-        evicted: 0,
-        max_token_requests_10min: 0,
-        secret_findings: Vec::new(),
-        failures: Vec::new(),
+        killed_replica: world.killed_replica,
+        secret_findings: recorder.secrets_in_responses.lock().unwrap().clone(),
+        ..Report::default()
     };
-    for create in &creates {
-        let found = world.sim.tickets_with_subject(&create.subject);
-        match (create.acknowledged, found) {
-            (_, n) if n > 1 => report.creates_duplicated += 1,
-            (true, 1) => report.creates_acknowledged += 1,
-            (true, _) => report.creates_lost += 1,
-            (false, 0) => report.creates_failed_absent += 1,
-            (false, _) => report.creates_failed_applied += 1,
-        }
-    }
-    // Every acknowledged update is there (or a later one that was sent).
-    let (_, api) = pool.pick(0).expect("a replica");
-    for log in &update_logs {
-        let ticket: Value = world
-            .admin
-            .get(format!("{api}/api/zoho-desk/tickets/{}", log.ticket_id))
-            .bearer_auth(ADMIN_KEY)
-            .send()
-            .await
-            .expect("ticket")
-            .json()
-            .await
-            .unwrap_or(Value::Null);
-        let seen: Option<u64> = ticket["description"]
-            .as_str()
-            .and_then(|d| d.strip_prefix("soak update "))
-            .and_then(|n| n.parse().ok());
-        report.updates_checked += 1;
-        let holds = match (log.last_acknowledged, seen) {
-            (None, _) => true,
-            (Some(acked), Some(seen)) => acked <= seen && Some(seen) <= log.last_sent,
-            (Some(_), None) => false,
-        };
-        if !holds {
-            report.updates_lost += 1;
-        }
-    }
-
-    // Zoho's limits: the emulator's own throttle (10 per refresh token per rolling 10 minutes)
-    // never answered, no live token was evicted by the cap of 15.
-    let stats = world.sim.stats();
-    report.token_requests = stats.token_requests - baseline.token_requests;
-    report.tokens_minted = stats.tokens_minted - baseline.tokens_minted;
-    report.token_throttled_by_zoho = stats.token_throttled - baseline.token_throttled;
-    report.evicted = world.sim.evicted_tokens();
-    let samples = samples.lock().unwrap().clone();
-    report.max_token_requests_10min = samples
-        .iter()
-        .map(|a| {
-            let until = samples
-                .iter()
-                .take_while(|b| b.at < a.at + 600.0)
-                .last()
-                .map_or(a.token_requests, |b| b.token_requests);
-            until - a.token_requests
-        })
-        .max()
-        .unwrap_or(0);
-
-    // Errors and their explanations.
-    report.killed_replica = world.killed_replica;
-    report.unexplained = report
-        .outcomes
-        .iter()
-        .filter(|o| !(200..300).contains(&o.status) && report.cause(o).is_none())
-        .cloned()
-        .collect();
-
-    // Secrets: in responses, and in everything every replica printed.
-    report.secret_findings = recorder.secrets_in_responses.lock().unwrap().clone();
-    let mut replicas = std::mem::take(&mut world.replicas);
-    for mut gateway in replicas.iter_mut().filter_map(Option::take) {
-        gateway.terminate();
-        gateway.wait().await;
-        world.retire(gateway);
-    }
+    report.blame();
+    report.check_creates(&world.sim, &recorder.creates.lock().unwrap());
+    report.check_updates(&world, &update_logs).await;
+    report.check_zoho_limits(&world, &samples);
+    world.stop_replicas().await;
     report.secret_findings.append(&mut world.secret_findings);
-
     report.judge();
     report
+}
+
+impl World {
+    /// The emulator with a static fallback token minted to outlive the run, a private Redis,
+    /// and the replicas, started and serving.
+    async fn start(
+        args: &Args,
+        total: Duration,
+        token_lifetime: Duration,
+        margin: Duration,
+    ) -> World {
+        let sim = ZohoSim::start(SimConfig {
+            desk: zoho_sim::DeskConfig {
+                daily_credits: PLENTY_OF_CREDITS,
+                ..zoho_sim::DeskConfig::default()
+            },
+            ..SimConfig::default()
+        })
+        .await
+        .expect("emulator");
+        register_secret(WRITE_KEY);
+        register_secret(ADMIN_KEY);
+        let admin = reqwest::Client::builder()
+            .timeout(CLIENT_TIMEOUT)
+            .build()
+            .expect("client");
+
+        // The fallback comes from a grant of its own, as an operator would paste a token from
+        // the API console; the primary grant's revocation does not touch it.
+        let fallback_grant = token_shaped("fb");
+        register_secret(&fallback_grant);
+        sim.add_grant(grant(&fallback_grant));
+        sim.set_token_lifetime(total + Duration::from_secs(3600));
+        let minted: Value = admin
+            .post(format!("{}/oauth/v2/token", sim.accounts_url()))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", zoho_sim::DEFAULT_CLIENT_ID),
+                ("client_secret", zoho_sim::DEFAULT_CLIENT_SECRET),
+                ("refresh_token", &fallback_grant),
+            ])
+            .send()
+            .await
+            .expect("token endpoint")
+            .json()
+            .await
+            .expect("token JSON");
+        let fallback = minted["access_token"]
+            .as_str()
+            .expect("a fallback token")
+            .to_owned();
+        register_secret(&fallback);
+        sim.set_token_lifetime(token_lifetime);
+
+        let redis = PrivateRedis::start();
+        let mut env = zoho_env(&sim);
+        for (name, value) in [
+            ("REDIS_URL", redis.url()),
+            ("ZOHO_TOKEN_ENCRYPTION_KEY", "5a".repeat(32)),
+            ("ZOHO_DESK_ACCESS_TOKEN", fallback),
+            (
+                "ZOHO_TOKEN_REFRESH_MARGIN_SECS",
+                margin.as_secs().to_string(),
+            ),
+            (
+                "ZOHO_TOKEN_REFRESH_JITTER_SECS",
+                (margin.as_secs() / 5).to_string(),
+            ),
+            (
+                "GATEWAY_API_KEYS",
+                format!("soak-load:write:{WRITE_KEY},soak-ops:admin:{ADMIN_KEY}"),
+            ),
+            // Rate limiting is the attack suite's subject; here it would only add noise.
+            ("GATEWAY_RATE_LIMIT_PER_SECOND", "100000".into()),
+            ("GATEWAY_RATE_LIMIT_BURST", "100000".into()),
+            // The portal allows 10 calls at once; the replicas together stay below it.
+            (
+                "ZOHO_DESK_MAX_CONCURRENCY",
+                (10 / args.replicas).to_string(),
+            ),
+        ] {
+            env.push((name.to_owned(), value));
+        }
+        let pool = Arc::new(Pool::default());
+        *pool.apis.write().unwrap() = vec![None; args.replicas];
+        let mut world = World {
+            baseline: sim.stats(),
+            primary_refresh_token: zoho_sim::DEFAULT_REFRESH_TOKEN.to_owned(),
+            sim,
+            redis,
+            env,
+            replicas: (0..args.replicas).map(|_| None).collect(),
+            pool,
+            admin,
+            killed_replica: None,
+            secret_findings: Vec::new(),
+        };
+        for index in 0..args.replicas {
+            world.start_replica(index).await;
+        }
+        world
+    }
+
+    /// The seeded ids the load reads and links to, and one ticket per worker to update.
+    async fn prepare_load(&self) -> (Arc<Load>, Vec<UpdateLog>) {
+        let (_, api) = self.pool.pick(0).expect("a replica");
+        let call = |request: reqwest::RequestBuilder| async move {
+            let response = request
+                .bearer_auth(ADMIN_KEY)
+                .send()
+                .await
+                .expect("gateway");
+            response.json::<Value>().await.expect("JSON")
+        };
+        let page = call(
+            self.admin
+                .get(format!("{api}/api/zoho-desk/tickets?limit=20")),
+        )
+        .await;
+        let seeded = page["data"].as_array().expect("a page of tickets");
+        let field = |name: &str| seeded[0][name].as_str().expect(name).to_owned();
+        let (department_id, contact_id) = (field("departmentId"), field("contactId"));
+        let run = format!("{:08x}", std::process::id());
+        let mut logs = Vec::new();
+        for worker in 0..WORKERS {
+            let ticket = json!({
+                "subject": format!("soak {run} updates of w{worker}"),
+                "departmentId": department_id,
+                "contactId": contact_id,
+            });
+            let created = call(
+                self.admin
+                    .post(format!("{api}/api/zoho-desk/tickets"))
+                    .json(&ticket),
+            )
+            .await;
+            logs.push(UpdateLog {
+                ticket_id: created["id"].as_str().expect("ticket id").to_owned(),
+                ..UpdateLog::default()
+            });
+        }
+        let load = Load {
+            pool: self.pool.clone(),
+            recorder: Arc::default(),
+            started: Instant::now(),
+            ticket_ids: seeded
+                .iter()
+                .filter_map(|t| t["id"].as_str().map(str::to_owned))
+                .collect(),
+            department_id,
+            contact_id,
+            run,
+        };
+        (Arc::new(load), logs)
+    }
+
+    /// Stops every replica still running (SIGTERM) and scans what each printed.
+    async fn stop_replicas(&mut self) {
+        for index in 0..self.replicas.len() {
+            if let Some(mut gateway) = self.replicas[index].take() {
+                gateway.terminate();
+                gateway.wait().await;
+                self.retire(gateway);
+            }
+        }
+    }
+}
+
+impl Report {
+    /// Every acknowledged create is in the emulator exactly once; a failed one at most once.
+    fn check_creates(&mut self, sim: &SimHandle, creates: &[Create]) {
+        for create in creates {
+            match (
+                create.acknowledged,
+                sim.tickets_with_subject(&create.subject),
+            ) {
+                (_, n) if n > 1 => self.creates_duplicated += 1,
+                (true, 1) => self.creates_acknowledged += 1,
+                (true, _) => self.creates_lost += 1,
+                (false, 0) => self.creates_failed_absent += 1,
+                (false, _) => self.creates_failed_applied += 1,
+            }
+        }
+    }
+
+    /// Each worker's ticket holds its last acknowledged update, or a later one it sent.
+    async fn check_updates(&mut self, world: &World, logs: &[UpdateLog]) {
+        let (_, api) = world.pool.pick(0).expect("a replica");
+        for log in logs {
+            let ticket: Value = world
+                .admin
+                .get(format!("{api}/api/zoho-desk/tickets/{}", log.ticket_id))
+                .bearer_auth(ADMIN_KEY)
+                .send()
+                .await
+                .expect("ticket")
+                .json()
+                .await
+                .unwrap_or(Value::Null);
+            let seen: Option<u64> = ticket["description"]
+                .as_str()
+                .and_then(|d| d.strip_prefix("soak update "))
+                .and_then(|n| n.parse().ok());
+            self.updates_checked += 1;
+            let holds = match (log.last_acknowledged, seen) {
+                (None, _) => true,
+                (Some(acked), Some(seen)) => acked <= seen && Some(seen) <= log.last_sent,
+                (Some(_), None) => false,
+            };
+            if !holds {
+                self.updates_lost += 1;
+            }
+        }
+    }
+
+    /// Zoho's limits as the emulator enforces them: its own throttle (10 refreshes per refresh
+    /// token per rolling 10 minutes) and the cap of 15 live tokens that evicts the oldest.
+    fn check_zoho_limits(&mut self, world: &World, samples: &[Sample]) {
+        let stats = world.sim.stats();
+        let baseline = &world.baseline;
+        self.token_requests = stats.token_requests - baseline.token_requests;
+        self.tokens_minted = stats.tokens_minted - baseline.tokens_minted;
+        self.token_throttled_by_zoho = stats.token_throttled - baseline.token_throttled;
+        self.evicted = world.sim.evicted_tokens();
+        self.max_token_requests_10min = samples
+            .iter()
+            .map(|from| {
+                let last = samples
+                    .iter()
+                    .take_while(|s| s.at < from.at + 600.0)
+                    .last()
+                    .map_or(from.token_requests, |s| s.token_requests);
+                last - from.token_requests
+            })
+            .max()
+            .unwrap_or(0);
+    }
 }
 
 /// Samples the emulator and (inside a window) the replicas' token states until `until`,
 /// ticking the window's injection every 750 ms.
 async fn sample_until(
     world: &World,
-    samples: &Mutex<Vec<Sample>>,
+    samples: &mut Vec<Sample>,
     started: Instant,
     until: Instant,
     mut window: Option<(Injection, &mut BTreeMap<String, u64>)>,
@@ -1127,7 +1133,7 @@ async fn sample_until(
     const TICK: Duration = Duration::from_millis(750);
     while Instant::now() < until {
         let stats = world.sim.stats();
-        samples.lock().unwrap().push(Sample {
+        samples.push(Sample {
             at: started.elapsed().as_secs_f64(),
             token_requests: stats.token_requests,
         });
@@ -1224,6 +1230,16 @@ impl Report {
             *table.entry((outcome.op, key)).or_insert(0) += 1;
         }
         table
+    }
+
+    /// Collects the client-visible errors no injected fault explains.
+    fn blame(&mut self) {
+        self.unexplained = self
+            .outcomes
+            .iter()
+            .filter(|o| !(200..300).contains(&o.status) && self.cause(o).is_none())
+            .cloned()
+            .collect();
     }
 
     /// The fault that explains `outcome`, if any.
@@ -1404,5 +1420,108 @@ impl Report {
             "secret_findings": self.secret_findings,
             "failures": self.failures,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(at: f64, op: Op, status: u16, code: &str) -> Outcome {
+        Outcome {
+            at,
+            op,
+            replica: 1,
+            status,
+            code: code.to_owned(),
+        }
+    }
+
+    fn report(outcomes: Vec<Outcome>) -> Report {
+        let phase = |injection, start, end| PhaseRecord {
+            injection,
+            start,
+            end,
+            zoho: ZohoCounts {
+                faults_injected: 1,
+                desk_429_concurrency: 1,
+                desk_429_credits: 1,
+                ..ZohoCounts::default()
+            },
+            forced_refresh: None,
+            states_seen: BTreeMap::new(),
+        };
+        let mut report = Report {
+            outcomes,
+            phases: vec![
+                phase(Injection::DeskConcurrency, 10.0, 20.0),
+                phase(Injection::DroppedConnections, 40.0, 50.0),
+                phase(Injection::ReplicaKill, 60.0, 70.0),
+            ],
+            killed_replica: Some(1),
+            ..Report::default()
+        };
+        report.blame();
+        report.judge();
+        report
+    }
+
+    #[test]
+    fn errors_are_blamed_only_on_a_fault_that_explains_them() {
+        let report = report(vec![
+            outcome(1.0, Op::ListTickets, 200, ""),
+            outcome(15.0, Op::ListTickets, 429, "zoho_rate_limited"),
+            // Within the grace after the window.
+            outcome(26.0, Op::PassAgents, 429, "TOO_MANY_REQUESTS"),
+            outcome(45.0, Op::CreateTicket, 502, "zoho_unavailable"),
+            outcome(61.0, Op::GetTicket, 0, "connection"),
+        ]);
+        assert!(report.unexplained.is_empty(), "{:?}", report.unexplained);
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+    }
+
+    #[test]
+    fn an_error_no_fault_explains_fails_the_run() {
+        for stray in [
+            // A 429 long after the concurrency window closed.
+            outcome(35.0, Op::ListTickets, 429, "zoho_rate_limited"),
+            // A read that failed on a dropped connection: the gateway should have retried it.
+            outcome(45.0, Op::GetTicket, 502, "zoho_unavailable"),
+            // A 401 is never an acceptable answer.
+            outcome(15.0, Op::GetTicket, 502, "zoho_unauthorized"),
+            // A connection error on a replica that was not killed.
+            Outcome {
+                replica: 0,
+                ..outcome(61.0, Op::GetTicket, 0, "connection")
+            },
+            // A hang, even inside a window.
+            outcome(61.0, Op::GetTicket, 0, "timeout"),
+        ] {
+            let report = report(vec![stray.clone()]);
+            assert_eq!(report.unexplained.len(), 1, "{stray:?}");
+            assert!(!report.failures.is_empty(), "{stray:?}");
+        }
+    }
+
+    #[test]
+    fn lost_and_duplicated_writes_fail_the_run() {
+        let mut report = report(vec![outcome(1.0, Op::ListTickets, 200, "")]);
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+        report.creates_duplicated = 1;
+        report.updates_lost = 1;
+        report.judge();
+        assert_eq!(report.failures.len(), 2, "{:?}", report.failures);
+    }
+
+    #[test]
+    fn a_fault_without_effect_fails_the_run() {
+        let mut report = report(vec![outcome(1.0, Op::ListTickets, 200, "")]);
+        report.phases[0].zoho.desk_429_concurrency = 0;
+        report.judge();
+        assert!(
+            report.failures[0].starts_with("desk_429_concurrency had no visible effect"),
+            "{:?}",
+            report.failures
+        );
     }
 }
