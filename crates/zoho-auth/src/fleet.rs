@@ -46,8 +46,13 @@ pub(crate) struct Fleet {
     lease: Duration,
     wait_timeout: Duration,
     poll: Duration,
-    degraded: AtomicBool,
+    /// Shared with the recovery probe, which holds it weakly so it ends with this replica.
+    degraded: Arc<AtomicBool>,
 }
+
+/// While degraded, how often the store is probed, so the replica reports itself rejoined when
+/// the store is back instead of at its next refresh (up to a token lifetime later).
+const RECOVERY_PROBE_EVERY: Duration = Duration::from_secs(5);
 
 impl std::fmt::Debug for Fleet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,7 +74,7 @@ impl Fleet {
             // replica takes over (a healthy holder publishes within one request timeout).
             wait_timeout: request_timeout * 2 + Duration::from_secs(1),
             poll: Duration::from_millis(250),
-            degraded: AtomicBool::new(false),
+            degraded: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -264,14 +269,41 @@ impl Fleet {
                 message = "[Zoho Token] Shared token store unavailable; refreshing locally",
                 error = %error,
             );
+            self.probe_until_recovered();
         }
     }
 
     fn store_answered(&self) {
-        if self.degraded.swap(false, Ordering::Relaxed) {
-            metrics::gauge!(telemetry::STORE_DEGRADED).set(0.0);
-            info!(message = "[Zoho Token] Shared token store is back; rejoined the fleet");
-        }
+        rejoined(&self.degraded);
+    }
+
+    /// Reads the store every [`RECOVERY_PROBE_EVERY`] until it answers (then the replica is no
+    /// longer degraded) or this replica is gone. A read only: nothing is minted to rejoin.
+    fn probe_until_recovered(&self) {
+        let store = self.store.clone();
+        let degraded = Arc::downgrade(&self.degraded);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RECOVERY_PROBE_EVERY).await;
+                let Some(degraded) = degraded.upgrade() else {
+                    return;
+                };
+                if !degraded.load(Ordering::Relaxed) {
+                    return;
+                }
+                if store.load().await.is_ok() {
+                    rejoined(&degraded);
+                    return;
+                }
+            }
+        });
+    }
+}
+
+fn rejoined(degraded: &AtomicBool) {
+    if degraded.swap(false, Ordering::Relaxed) {
+        metrics::gauge!(telemetry::STORE_DEGRADED).set(0.0);
+        info!(message = "[Zoho Token] Shared token store is back; rejoined the fleet");
     }
 }
 

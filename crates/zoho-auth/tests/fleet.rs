@@ -306,6 +306,11 @@ async fn when_the_store_is_down_replicas_keep_serving_and_rejoin_without_a_burst
         before,
         "rejoining mints nothing by itself"
     );
+    // …and is reported within seconds (a probe reads the store), not at the next refresh.
+    assert!(
+        fleet.replicas.iter().all(|r| !r.status().degraded),
+        "rejoined a minute after the store returned"
+    );
     fleet.advance(2 * HOUR).await;
     for replica in &fleet.replicas {
         replica.token().now_or_never().expect("no wait").unwrap();
