@@ -11,6 +11,7 @@
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod fuzz;
 mod k8s_rules;
 mod tidy;
 
@@ -21,9 +22,10 @@ fn main() -> ExitCode {
         Some("k8s-rules") => k8s_rules::run(),
         Some("bench") => bench::run(args.iter().any(|a| a == "--quick")),
         Some("soak") => preflight().and_then(|()| soak(&args[1..])),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!(
-                "usage: cargo xtask <command>\n\ncommands:\n  ci               install prometheus/redis-server if missing, promtool checks and rule tests,\n                   fmt --check, clippy -D warnings, the whole test suite\n  bench [--quick]  release benchmarks against their baselines: target/bench/report.md\n  soak [--minutes N] [--replicas N]\n                   fault-injection soak (default 2 minutes): target/soak/report.md\n  k8s-rules        regenerate deploy/k8s/base/prometheusrule.yaml from the rules file"
+                "usage: cargo xtask <command>\n\ncommands:\n  ci               install prometheus/redis-server if missing, promtool checks and rule tests,\n                   fmt --check, clippy -D warnings, the whole test suite\n  bench [--quick]  release benchmarks against their baselines: target/bench/report.md\n  soak [--minutes N] [--replicas N]\n                   fault-injection soak (default 2 minutes): target/soak/report.md\n  fuzz --smoke     replay every fuzz seed once through its libFuzzer target (fuzz/README.md)\n  fuzz <target> [--minutes N]\n                   a libFuzzer campaign (default 10 minutes) on one target\n  k8s-rules        regenerate deploy/k8s/base/prometheusrule.yaml from the rules file"
             );
             Ok(())
         }
@@ -53,6 +55,7 @@ fn ci() -> Result<(), String> {
     ])?;
     cargo(&["test", "--workspace", "--all-targets", "--locked"])?;
     cargo(&["test", "--workspace", "--doc", "--locked"])?;
+    fuzz::smoke()?;
     soak(&["--minutes".to_owned(), "2".to_owned()])?;
     Ok(())
 }
@@ -60,7 +63,14 @@ fn ci() -> Result<(), String> {
 /// The fault-injection soak (`tests/src/bin/soak.rs`) against debug builds of the gateway, the
 /// ones the test suite builds: emulator, Redis and gateway replicas on loopback.
 fn soak(args: &[String]) -> Result<(), String> {
-    cargo(&["build", "--locked", "-p", "gateway", "--bin", "zoho-gateway"])?;
+    cargo(&[
+        "build",
+        "--locked",
+        "-p",
+        "gateway",
+        "--bin",
+        "zoho-gateway",
+    ])?;
     let mut run = vec!["run", "--locked", "-p", "e2e", "--bin", "soak", "--"];
     run.extend(args.iter().map(String::as_str));
     cargo(&run)

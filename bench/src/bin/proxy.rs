@@ -313,6 +313,18 @@ async fn start_gateway(
     dir: &Path,
     log: &str,
 ) -> (Gateway, Duration) {
+    start_wrapped(&[], binary, env, dir, log, Duration::from_secs(30)).await
+}
+
+/// [`start_gateway`] under a wrapper command (`valgrind …`), waiting up to `patience` for it.
+async fn start_wrapped(
+    wrapper: &[String],
+    binary: &Path,
+    env: &[(String, String)],
+    dir: &Path,
+    log: &str,
+    patience: Duration,
+) -> (Gateway, Duration) {
     let admin_port = free_port();
     let log = std::fs::File::create(dir.join(log)).expect("gateway log");
     let http = reqwest::Client::builder()
@@ -321,7 +333,15 @@ async fn start_gateway(
         .expect("client");
     let admin = format!("http://127.0.0.1:{admin_port}");
     let started = Instant::now();
-    let child = Command::new(binary)
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
+    let child = command
         .arg("serve")
         .current_dir(dir)
         .env_clear()
@@ -344,7 +364,7 @@ async fn start_gateway(
             break;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(30),
+            started.elapsed() < patience,
             "zoho-gateway did not become ready; see {}",
             dir.display()
         );
@@ -814,6 +834,172 @@ async fn measure(options: &Options) -> Result<Value, String> {
     }))
 }
 
+/// `--callgrind <dir>`: instructions per request, the repeatable measure of CPU cost on a noisy
+/// machine. The gateway (same configuration as the wrk runs: default logging, then
+/// `RUST_LOG=warn`) runs under `valgrind --tool=callgrind`; per route, after a warm-up, the
+/// counters are zeroed, a fixed number of requests is sent (4 connections) and the profile
+/// dumped. Writes `<dir>/<route>-<logging>.out` (open with
+/// `callgrind_annotate --inclusive=yes`) and returns instructions per request.
+async fn callgrind(options: &Options, dir_out: &str) -> Result<Value, String> {
+    let binary = options
+        .get("gateway")
+        .ok_or("--gateway <path of the release zoho-gateway> is required")?;
+    let binary = std::fs::canonicalize(binary).map_err(|e| format!("{binary}: {e}"))?;
+    let nginx_bin = find_tool("nginx").ok_or("nginx is missing")?;
+    let requests: u64 = options
+        .get("requests")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2000);
+    let out = std::fs::canonicalize(".")
+        .map_err(|e| e.to_string())?
+        .join(dir_out);
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let dir = std::env::temp_dir().join(format!("zoho-bench-callgrind-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("www/api/v1")).map_err(|e| e.to_string())?;
+    let sim = ZohoSim::start(SimConfig {
+        accounts: AccountsConfig {
+            refresh_limit: 1000,
+            ..AccountsConfig::default()
+        },
+        ..SimConfig::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let (_token, tickets, departments) = fetch_bodies(&sim).await;
+    std::fs::write(dir.join("www/api/v1/bench"), &tickets).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("www/api/v1/departments"), &departments).map_err(|e| e.to_string())?;
+    let upstream_port = free_port();
+    let upstream = spawn_nginx(
+        &nginx_bin,
+        &dir,
+        "upstream",
+        upstream_conf(&dir, upstream_port),
+    )
+    .await;
+    wait_for_port(upstream_port).await;
+    let _guard = NginxGuard(upstream.id());
+    let http = reqwest::Client::new();
+    let mut results = serde_json::Map::new();
+    for (logging, rust_log) in [("default", None), ("warn", Some("warn"))] {
+        let api_port = free_port();
+        let mut env: Vec<(String, String)> = [
+            ("ZOHO_DESK_CLIENT_ID", DEFAULT_CLIENT_ID.to_owned()),
+            ("ZOHO_DESK_CLIENT_SECRET", DEFAULT_CLIENT_SECRET.to_owned()),
+            ("ZOHO_DESK_REFRESH_TOKEN", DEFAULT_REFRESH_TOKEN.to_owned()),
+            ("ZOHO_DESK_ORG_ID", sim.desk_org_id()),
+            ("ZOHO_ACCOUNTS_URL", sim.accounts_url()),
+            (
+                "ZOHO_DESK_API_URL",
+                format!("http://127.0.0.1:{upstream_port}/api/v1"),
+            ),
+            ("GATEWAY_LISTEN", format!("127.0.0.1:{api_port}")),
+            ("GATEWAY_PASSTHROUGH_ALLOW", "GET:/bench".to_owned()),
+            ("GATEWAY_RATE_LIMIT_PER_SECOND", "100000".to_owned()),
+            ("GATEWAY_RATE_LIMIT_BURST", "100000".to_owned()),
+            ("ZOHO_DESK_MAX_CONCURRENCY", "25".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        if let Some(level) = rust_log {
+            env.push(("RUST_LOG".into(), level.into()));
+        }
+        let profile = out.join(format!("profile-{logging}.%p"));
+        let wrapper: Vec<String> = vec![
+            "valgrind".into(),
+            "--tool=callgrind".into(),
+            format!("--callgrind-out-file={}", profile.display()),
+        ];
+        let (gateway, _) = start_wrapped(
+            &wrapper,
+            &binary,
+            &env,
+            &dir,
+            &format!("callgrind-{logging}.log"),
+            Duration::from_secs(300),
+        )
+        .await;
+        let pid = gateway.pid.to_string();
+        let control = |args: &[&str]| {
+            std::process::Command::new("callgrind_control")
+                .args(args)
+                .arg(&pid)
+                .stdout(Stdio::null())
+                .status()
+                .map_err(|e| format!("callgrind_control: {e}"))
+        };
+        for (route, path) in [("passthrough", "/v1/bench"), ("typed", "/departments")] {
+            let url = format!("http://127.0.0.1:{api_port}/api/zoho-desk{path}");
+            // Warm-up: connections, pools, lazily built state.
+            send_fixed(&http, &url, 200).await?;
+            control(&["--zero"])?;
+            send_fixed(&http, &url, requests).await?;
+            control(&[&format!("--dump={route}-{logging}")])?;
+            // The dump is the newest `profile-<logging>.<pid>.<n>` file.
+            let dump = std::fs::read_dir(&out)
+                .map_err(|e| e.to_string())?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(&format!("profile-{logging}.")))
+                })
+                .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+                .ok_or("callgrind wrote no dump")?;
+            let text = std::fs::read_to_string(&dump).map_err(|e| e.to_string())?;
+            let total: u64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix("summary:").or(l.strip_prefix("totals:")))
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(0);
+            let name = format!("{route}-{logging}");
+            std::fs::rename(&dump, out.join(format!("{name}.out"))).map_err(|e| e.to_string())?;
+            eprintln!(
+                "proxy callgrind {name}: {:.0} instructions per request",
+                total as f64 / requests as f64
+            );
+            results.insert(
+                name,
+                json!({
+                    "instructions": total,
+                    "requests": requests,
+                    "instructions_per_request": total as f64 / requests as f64,
+                }),
+            );
+        }
+        stop(gateway.child).await;
+    }
+    stop(upstream).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Value::Object(results))
+}
+
+/// `count` GETs of `url` over 4 connections, each answered 200.
+async fn send_fixed(http: &reqwest::Client, url: &str, count: u64) -> Result<(), String> {
+    const CONNECTIONS: u64 = 4;
+    let mut tasks = Vec::new();
+    for worker in 0..CONNECTIONS {
+        let (http, url) = (http.clone(), url.to_owned());
+        let share = count / CONNECTIONS + u64::from(worker < count % CONNECTIONS);
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..share {
+                let response = http.get(&url).send().await.map_err(|e| e.to_string())?;
+                let status = response.status();
+                response.bytes().await.map_err(|e| e.to_string())?;
+                if !status.is_success() {
+                    return Err(format!("{url} answered {status}"));
+                }
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}
+
 fn main() {
     let options = Options::from_args();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -821,7 +1007,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(measure(&options)) {
+    let result = match options.get("callgrind") {
+        Some(dir) => runtime.block_on(callgrind(&options, dir)),
+        None => runtime.block_on(measure(&options)),
+    };
+    match result {
         Ok(result) => options.write(&result),
         Err(message) => {
             eprintln!("proxy: {message}");

@@ -93,6 +93,7 @@ pub async fn run(
         admin_listener,
         api,
         admin,
+        config.server.max_connections,
         config.server.shutdown_grace,
         shutdown,
     )

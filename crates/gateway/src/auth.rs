@@ -384,8 +384,10 @@ impl AuthenticatedKey {
 
     /// The identity of every request in anonymous mode: role admin.
     pub fn anonymous() -> Self {
+        // One allocation per process, not one per request.
+        static NAME: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
         AuthenticatedKey {
-            name: Arc::from(Self::ANONYMOUS),
+            name: NAME.get_or_init(|| Arc::from(Self::ANONYMOUS)).clone(),
             role: Role::Admin,
         }
     }
@@ -547,9 +549,13 @@ pub async fn require_role(
     next: Next,
 ) -> Response {
     let existing = request.extensions().get::<AuthenticatedKey>();
+    let authenticated = existing.is_some();
     match guard.check(request.headers(), existing) {
         Ok(key) => {
-            request.extensions_mut().insert(key);
+            // An outer layer's identity is already in the extensions.
+            if !authenticated {
+                request.extensions_mut().insert(key);
+            }
             next.run(request).await
         }
         Err(err) => {

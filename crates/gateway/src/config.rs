@@ -71,6 +71,8 @@ pub mod var {
     pub const GATEWAY_REQUEST_TIMEOUT_SECS: &str = "GATEWAY_REQUEST_TIMEOUT_SECS";
     /// Request body limit in bytes; default 1 MiB.
     pub const GATEWAY_BODY_LIMIT_BYTES: &str = "GATEWAY_BODY_LIMIT_BYTES";
+    /// Client connections the API listener holds at once; default 1024.
+    pub const GATEWAY_MAX_CONNECTIONS: &str = "GATEWAY_MAX_CONNECTIONS";
     /// Seconds in-flight requests get to finish on shutdown; default 20.
     pub const GATEWAY_SHUTDOWN_GRACE_SECS: &str = "GATEWAY_SHUTDOWN_GRACE_SECS";
     /// Comma-separated CORS origins; default empty (CORS off).
@@ -105,7 +107,7 @@ pub mod var {
 
     /// Every variable [`Config::load`](super::Config::load) reads, in documentation order.
     /// (`ZOHO_GATEWAY_CONFIG` is read by [`standard_sources`](super::standard_sources) instead.)
-    pub const ALL: [&str; 31] = [
+    pub const ALL: [&str; 32] = [
         ZOHO_DESK_CLIENT_ID,
         ZOHO_DESK_CLIENT_SECRET,
         ZOHO_DESK_REFRESH_TOKEN,
@@ -123,6 +125,7 @@ pub mod var {
         GATEWAY_ADMIN_LISTEN,
         GATEWAY_REQUEST_TIMEOUT_SECS,
         GATEWAY_BODY_LIMIT_BYTES,
+        GATEWAY_MAX_CONNECTIONS,
         GATEWAY_SHUTDOWN_GRACE_SECS,
         GATEWAY_CORS_ORIGINS,
         GATEWAY_PASSTHROUGH_ALLOW,
@@ -172,6 +175,8 @@ pub mod defaults {
     pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
     /// `GATEWAY_BODY_LIMIT_BYTES`.
     pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+    /// `GATEWAY_MAX_CONNECTIONS`.
+    pub const MAX_CONNECTIONS: usize = 1024;
     /// `GATEWAY_SHUTDOWN_GRACE_SECS`.
     pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
     /// `GATEWAY_RATE_LIMIT_PER_SECOND`.
@@ -802,6 +807,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Maximum request body size.
     pub body_limit_bytes: usize,
+    /// Client connections held at once; at the limit the listener stops accepting.
+    pub max_connections: usize,
     /// How long in-flight requests may finish after a shutdown signal.
     pub shutdown_grace: Duration,
     /// Allowed CORS origins (`scheme://host[:port]`, or the single entry `*`); empty = CORS off.
@@ -819,6 +826,7 @@ impl Default for ServerConfig {
             admin_listen: defaults::ADMIN_LISTEN,
             request_timeout: defaults::REQUEST_TIMEOUT,
             body_limit_bytes: defaults::BODY_LIMIT_BYTES,
+            max_connections: defaults::MAX_CONNECTIONS,
             shutdown_grace: defaults::SHUTDOWN_GRACE,
             cors_origins: Vec::new(),
             log_format: LogFormat::default(),
@@ -999,6 +1007,12 @@ impl Config {
             1,
             64 * 1024 * 1024,
         ) as usize;
+        let max_connections = r.integer(
+            var::GATEWAY_MAX_CONNECTIONS,
+            defaults::MAX_CONNECTIONS as u64,
+            1,
+            1_000_000,
+        ) as usize;
         let shutdown_grace = r.seconds(
             var::GATEWAY_SHUTDOWN_GRACE_SECS,
             defaults::SHUTDOWN_GRACE,
@@ -1119,6 +1133,7 @@ impl Config {
                 admin_listen,
                 request_timeout,
                 body_limit_bytes,
+                max_connections,
                 shutdown_grace,
                 cors_origins,
                 log_format,
@@ -1542,6 +1557,7 @@ mod tests {
             .with(var::GATEWAY_ADMIN_LISTEN, "[::1]:9091")
             .with(var::GATEWAY_REQUEST_TIMEOUT_SECS, "5")
             .with(var::GATEWAY_BODY_LIMIT_BYTES, "2048")
+            .with(var::GATEWAY_MAX_CONNECTIONS, "64")
             .with(var::GATEWAY_SHUTDOWN_GRACE_SECS, "0")
             .with(
                 var::GATEWAY_CORS_ORIGINS,
@@ -1582,6 +1598,7 @@ mod tests {
         assert_eq!(config.server.admin_listen.to_string(), "[::1]:9091");
         assert_eq!(config.server.request_timeout, Duration::from_secs(5));
         assert_eq!(config.server.body_limit_bytes, 2048);
+        assert_eq!(config.server.max_connections, 64);
         assert_eq!(config.server.shutdown_grace, Duration::ZERO);
         assert_eq!(
             config.server.cors_origins,
@@ -1665,6 +1682,7 @@ mod tests {
             (var::GATEWAY_ADMIN_LISTEN, "127.0.0.1:3000"),
             (var::GATEWAY_REQUEST_TIMEOUT_SECS, "0"),
             (var::GATEWAY_BODY_LIMIT_BYTES, "1MB"),
+            (var::GATEWAY_MAX_CONNECTIONS, "0"),
             (var::GATEWAY_SHUTDOWN_GRACE_SECS, "1000"),
             (var::GATEWAY_CORS_ORIGINS, "app.example.com"),
             (var::GATEWAY_CORS_ORIGINS, "https://app.example.com/path"),

@@ -6,6 +6,7 @@
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is configured, and exports them in batches over OTLP/HTTP
 //! (protobuf, `POST {endpoint}/v1/traces`). [`TracesGuard::shutdown`] flushes what is left.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::extract::MatchedPath;
@@ -66,11 +67,21 @@ pub fn install_propagator() {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 }
 
+/// Whether an OpenTelemetry layer was ever built in this process ([`layer`]). Until then there is
+/// no trace to continue or propagate, so the per-request OpenTelemetry work — the span's
+/// OpenTelemetry fields, extracting `traceparent`, injecting it into Desk calls — is skipped.
+static TRACING: AtomicBool = AtomicBool::new(false);
+
+fn tracing_enabled() -> bool {
+    TRACING.load(Ordering::Relaxed)
+}
+
 /// The `tracing` layer that turns spans into OpenTelemetry spans of `provider`.
 pub fn layer<S>(provider: &SdkTracerProvider) -> impl Layer<S> + use<S>
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
 {
+    TRACING.store(true, Ordering::Relaxed);
     tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(SERVICE_NAME))
         .with_tracked_inactivity(false)
@@ -102,6 +113,9 @@ impl TracesGuard {
 /// context of the current span — the `zoho_desk.request` client span — so Zoho's side of the
 /// call joins the trace. Adds nothing when tracing is off.
 pub fn inject_trace_context(headers: &mut HeaderMap) {
+    if !tracing_enabled() {
+        return;
+    }
     let context = Span::current().context();
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, &mut HeaderInjector(headers));
@@ -114,8 +128,22 @@ pub fn inject_trace_context(headers: &mut HeaderMap) {
 /// `otel.kind = "server"`, `otel.name = "<METHOD> <route template>"`, `http.request.method`,
 /// `http.route` and (on response) `http.response.status_code`; its parent is the W3C trace
 /// context of the incoming `traceparent`, when there is one.
+///
+/// Without OpenTelemetry (no `OTEL_EXPORTER_OTLP_ENDPOINT`) the span has the log fields only —
+/// `method`, `uri`, `request_id`, `version` — so the log output does not pay for formatting
+/// fields only an exporter reads.
 pub fn server_span<B>(request: &Request<B>) -> Span {
     let method = crate::telemetry::method_label(request.method());
+    if !tracing_enabled() {
+        return tracing::info_span!(
+            target: "tower_http::trace::make_span",
+            "request",
+            method,
+            uri = %request.uri().path(),
+            request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or(""),
+            version = ?request.version(),
+        );
+    }
     let route = request
         .extensions()
         .get::<MatchedPath>()

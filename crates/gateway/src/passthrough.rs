@@ -53,7 +53,7 @@ use axum::response::Response;
 use axum::routing::any;
 use zoho_desk_api::{ApiError, DeskClient, DeskError, ErrorCode, RawRequest, RawResponse};
 
-use crate::auth::{error_response, request_id};
+use crate::auth::{X_REQUEST_ID, error_response, request_id};
 use crate::config::Problem;
 
 /// The route this module serves.
@@ -506,8 +506,19 @@ pub async fn handle(State(state): State<PassthroughState>, request: Request) -> 
         .get::<OriginalUri>()
         .map_or(&parts.uri, |original| &original.0);
     let method = parts.method.clone();
-    let headers = parts.headers.clone();
-    let id = request_id(&headers);
+    // What is needed of the headers after the body is taken: reference counts, not a copy of
+    // the whole map.
+    let kept = {
+        let mut kept = HeaderMap::new();
+        for name in [header::CONTENT_TYPE, X_REQUEST_ID] {
+            if let Some(value) = parts.headers.get(&name) {
+                kept.insert(name, value.clone());
+            }
+        }
+        kept
+    };
+    let headers = &kept;
+    let id = request_id(headers);
 
     let (path, rule) = match admit(&state.allowlist, &method, uri) {
         Ok(admitted) => admitted,
@@ -530,7 +541,7 @@ pub async fn handle(State(state): State<PassthroughState>, request: Request) -> 
             return error_response(status, code, "the request body could not be read", id);
         }
     };
-    let body = match check_body(&method, &headers, bytes) {
+    let body = match check_body(&method, headers, bytes) {
         Ok(body) => body,
         Err(refusal) => return refusal.into_response(&method, id),
     };

@@ -258,7 +258,20 @@ fn list<T: Serialize>(ctx: &Ctx, page: Page<T>) -> Response {
             .collect();
         format!("{}?{}", ctx.path, query.join("&"))
     });
-    ok(json!({ "data": page.data, "from": page.from, "limit": page.limit, "next": next }))
+    // Serialized straight from the typed page: no intermediate `Value` tree to build and drop.
+    #[derive(Serialize)]
+    struct Body<'a, T> {
+        data: &'a [T],
+        from: u32,
+        limit: u32,
+        next: Option<String>,
+    }
+    ok(Body {
+        data: &page.data,
+        from: page.from,
+        limit: page.limit,
+        next,
+    })
 }
 
 fn form_pairs(query: &str) -> Vec<(String, String)> {

@@ -54,8 +54,15 @@ struct RandomRequestId;
 
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let id = format!("{:016x}{:016x}", fastrand_u64(), fastrand_u64());
-        HeaderValue::from_str(&id).ok().map(RequestId::new)
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        // 32 lowercase hex digits, as `format!("{:016x}{:016x}")` wrote them, without the
+        // formatting machinery.
+        let mut id = [0u8; 32];
+        let random = (u128::from(fastrand_u64()) << 64) | u128::from(fastrand_u64());
+        for (index, digit) in id.iter_mut().enumerate() {
+            *digit = HEX[((random >> (124 - 4 * index)) & 0xf) as usize];
+        }
+        HeaderValue::from_bytes(&id).ok().map(RequestId::new)
     }
 }
 
@@ -130,11 +137,7 @@ pub fn api_router(
         .merge(admin)
         .with_state(state)
         .merge(passthrough)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
-        .layer(DefaultBodyLimit::max(server.body_limit_bytes))
-        // Rate limiting needs the key name, so authentication (any role) runs outside it.
-        .layer(from_fn_with_state(RateLimit::new(limits), rate_limit))
-        .layer(role(Role::Read));
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()));
 
     let cors = cors_layer(&server.cors_origins);
     let sensitive: Arc<[HeaderName]> = Arc::new([header::AUTHORIZATION, header::COOKIE, X_API_KEY]);
@@ -149,7 +152,10 @@ pub fn api_router(
                 .make_span_with(otel::server_span)
                 .on_response(otel::on_server_response),
         )
-        .layer(from_fn(telemetry::http_metrics))
+        .layer(from_fn_with_state(
+            telemetry::HttpMetrics::new(),
+            telemetry::http_metrics,
+        ))
         .layer(from_fn(json_errors))
         .layer(CatchPanicLayer::custom(|_| {
             render(
@@ -163,7 +169,17 @@ pub fn api_router(
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             server.request_timeout,
-        ));
+        ))
+        // Rate limiting needs the key name, so authentication (any role) runs outside it.
+        .layer(role(Role::Read))
+        .layer(from_fn_with_state(RateLimit::new(limits), rate_limit))
+        .layer(from_fn_with_state(
+            server.body_limit_bytes,
+            refuse_declared_oversize,
+        ))
+        .layer(DefaultBodyLimit::max(server.body_limit_bytes));
+    // One `Router::layer` call for the whole stack: every call wraps each route in another boxed
+    // service, cloned on every request.
     match cors {
         Some(cors) => api.layer(layers).layer(cors),
         None => api.layer(layers),
@@ -210,10 +226,31 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
+/// Refuses a request whose declared `Content-Length` is over the body limit before reading any
+/// of it: the limit alone trips only once that many bytes have arrived, so a client declaring a
+/// huge body and sending nothing would hold its connection until the request timeout. The bare
+/// 413 becomes the JSON error in `json_errors`.
+async fn refuse_declared_oversize(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    next.run(request).await
+}
+
 /// Answers that layers or the router produce without a body (404 for an unknown route, 405,
 /// 408/504 timeouts, 413) become the same JSON error shape as everything else.
 async fn json_errors(request: Request, next: Next) -> Response {
-    let id = request_id(request.headers()).map(str::to_owned);
+    // The header value itself (a reference count, not a copy): only an error needs it.
+    let id = request.headers().get(X_REQUEST_ID).cloned();
     let response = next.run(request).await;
     let status = response.status();
     let is_json = response
@@ -234,7 +271,11 @@ async fn json_errors(request: Request, next: Next) -> Response {
     };
     let message = status.canonical_reason().unwrap_or("error").to_owned();
     let (parts, _) = response.into_parts();
-    let mut rendered = render(status, code, message, id.as_deref(), None);
+    let mut headers = axum::http::HeaderMap::new();
+    if let Some(id) = id {
+        headers.insert(X_REQUEST_ID, id);
+    }
+    let mut rendered = render(status, code, message, request_id(&headers), None);
     for name in [header::ALLOW, header::RETRY_AFTER, X_REQUEST_ID] {
         if let Some(value) = parts.headers.get(&name) {
             rendered.headers_mut().insert(name, value.clone());
@@ -251,12 +292,13 @@ pub async fn bind(server: &ServerConfig) -> std::io::Result<(TcpListener, TcpLis
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, drains in-flight requests for up to
-/// `grace`, and returns.
+/// `grace`, and returns. The API listener holds at most `max_connections` client connections.
 pub async fn serve(
     api_listener: TcpListener,
     admin_listener: TcpListener,
     api: Router,
     admin: Router,
+    max_connections: usize,
     grace: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -279,7 +321,14 @@ pub async fn serve(
         let mut listener = api_listener;
         let (closed_tx, closed_rx) = tokio::sync::watch::channel(());
         let mut stopped = std::pin::pin!(wait(api_stop.clone()));
+        let connections = Arc::new(tokio::sync::Semaphore::new(max_connections));
         loop {
+            // At the limit, stop accepting: new connections wait in the kernel's backlog (and
+            // time out there), not as tasks and sockets here.
+            let permit = tokio::select! {
+                permit = connections.clone().acquire_owned() => permit.expect("never closed"),
+                () = &mut stopped => break,
+            };
             let (stream, peer) = tokio::select! {
                 accepted = axum::serve::Listener::accept(&mut listener) => accepted,
                 () = &mut stopped => break,
@@ -316,6 +365,7 @@ pub async fn serve(
                 if let Err(error) = result {
                     tracing::debug!(peer = %peer, error = %error, "connection closed with an error");
                 }
+                drop(permit);
                 drop(closed);
             });
         }

@@ -7,12 +7,14 @@
 //! shows no increase to Prometheus, so the first failed refresh or unrecovered 401 would
 //! otherwise go unnoticed. Documented in docs/telemetry.md.
 
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics::Unit;
+use metrics::{Counter, Gauge, Histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::time::Instant;
 use tracing_subscriber::EnvFilter;
@@ -62,6 +64,8 @@ pub fn init_logging(
             .flatten_event(true)
             .with_current_span(true)
             .boxed(),
+        // The same text as the default field formatter without colours, written directly.
+        LogFormat::Pretty if !ansi => output.fmt_fields(PlainFields).boxed(),
         LogFormat::Pretty => output.boxed(),
     };
     let _ = tracing_subscriber::registry()
@@ -69,6 +73,113 @@ pub fn init_logging(
         .with(traces.map(|provider| crate::otel::layer(provider).with_filter(filter())))
         .with(output.with_filter(filter()))
         .try_init();
+}
+
+/// Plain-text field formatting: what `tracing-subscriber`'s default formatter writes when colours
+/// are off (`name=value` separated by spaces, string values quoted, the message bare with
+/// terminal control characters escaped), written straight to the buffer instead of through its
+/// styling layer — every request's span and log line pass through here.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlainFields;
+
+impl<'writer> tracing_subscriber::fmt::FormatFields<'writer> for PlainFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        writer: tracing_subscriber::fmt::format::Writer<'writer>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut visitor = PlainVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct PlainVisitor<'writer> {
+    writer: tracing_subscriber::fmt::format::Writer<'writer>,
+    first: bool,
+    result: std::fmt::Result,
+}
+
+impl PlainVisitor<'_> {
+    /// The separator, then the field name and `=` (nothing before the message); `false` for
+    /// fields that are not written.
+    fn start(&mut self, name: &str) -> bool {
+        if self.result.is_err() || name.starts_with("log.") {
+            return false;
+        }
+        if !self.first {
+            self.result = self.writer.write_char(' ');
+        }
+        self.first = false;
+        if name != "message" {
+            let name = name.strip_prefix("r#").unwrap_or(name);
+            self.result = self
+                .result
+                .and_then(|()| self.writer.write_str(name))
+                .and_then(|()| self.writer.write_char('='));
+        }
+        self.result.is_ok()
+    }
+}
+
+impl tracing::field::Visit for PlainVisitor<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        use std::fmt::Write as _;
+        if !self.start(field.name()) {
+            return;
+        }
+        self.result = if field.name() == "message" {
+            Escaping(&mut self.writer).write_str(value)
+        } else {
+            write!(self.writer, "{value:?}")
+        };
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        if !self.start(field.name()) {
+            return;
+        }
+        self.result = if field.name() == "message" {
+            write!(Escaping(&mut self.writer), "{value:?}")
+        } else {
+            write!(self.writer, "{value:?}")
+        };
+    }
+}
+
+/// Escapes the control characters a terminal could act on (ESC, BEL, BS, FF, DEL and the C1
+/// range), as `tracing-subscriber` does for messages.
+struct Escaping<'a, W>(&'a mut W);
+
+impl<W: std::fmt::Write> std::fmt::Write for Escaping<'_, W> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        let risky = |c: char| {
+            matches!(
+                c,
+                '\x1b' | '\x07' | '\x08' | '\x0c' | '\x7f' | '\u{80}'..='\u{9f}'
+            )
+        };
+        if !text.contains(risky) {
+            return self.0.write_str(text);
+        }
+        for c in text.chars() {
+            match c {
+                '\x1b' => self.0.write_str("\\x1b")?,
+                '\x07' => self.0.write_str("\\x07")?,
+                '\x08' => self.0.write_str("\\x08")?,
+                '\x0c' => self.0.write_str("\\x0c")?,
+                '\x7f' => self.0.write_str("\\x7f")?,
+                c if risky(c) => write!(self.0, "\\u{{{:x}}}", c as u32)?,
+                c => self.0.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The Prometheus exporter as this binary configures it: every `*_seconds` histogram gets real
@@ -346,22 +457,122 @@ pub fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
-/// Middleware: counts and times every request by its matched route template (never the raw
-/// path, which would make label values unbounded).
-pub async fn http_metrics(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = method_label(request.method());
+/// The handles of the server's request metrics, resolved once per route, method and status
+/// rather than looked up by freshly built labels on every request. Cheap to clone (shared). The
+/// labels are bounded as before: matched route templates (or `unmatched`), [`method_label`]s and
+/// status codes.
+#[derive(Clone)]
+pub struct HttpMetrics {
+    inner: Arc<HttpMetricsInner>,
+}
+
+struct HttpMetricsInner {
+    in_flight: Gauge,
+    /// Route template → its methods' handles.
+    routes: RwLock<HashMap<String, Vec<Arc<RouteMetrics>>>>,
+}
+
+/// One route and method: the duration histogram and a counter per status seen.
+struct RouteMetrics {
+    route: String,
+    method: &'static str,
+    duration: Histogram,
+    statuses: RwLock<Vec<(u16, Counter)>>,
+}
+
+impl RouteMetrics {
+    fn count(&self, status: u16) {
+        let known = self
+            .statuses
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map(|(_, counter)| counter.increment(1));
+        if known.is_none() {
+            let counter = metrics::counter!(HTTP_REQUESTS_TOTAL, "route" => self.route.clone(), "method" => self.method, "status" => status.to_string());
+            counter.increment(1);
+            let mut statuses = self
+                .statuses
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            if !statuses.iter().any(|(s, _)| *s == status) {
+                statuses.push((status, counter));
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpMetrics").finish_non_exhaustive()
+    }
+}
+
+impl HttpMetrics {
+    /// Handles from the recorder installed now (the global one in the binary).
+    pub fn new() -> Self {
+        HttpMetrics {
+            inner: Arc::new(HttpMetricsInner {
+                in_flight: metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT),
+                routes: RwLock::new(HashMap::new()),
+            }),
+        }
+    }
+
+    fn route(&self, route: &str, method: &'static str) -> Arc<RouteMetrics> {
+        let routes = &self.inner.routes;
+        if let Some(found) = routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(route)
+            .and_then(|methods| methods.iter().find(|m| m.method == method))
+        {
+            return found.clone();
+        }
+        let mut routes = routes.write().unwrap_or_else(PoisonError::into_inner);
+        let methods = routes.entry(route.to_owned()).or_default();
+        if let Some(found) = methods.iter().find(|m| m.method == method) {
+            return found.clone();
+        }
+        let created = Arc::new(RouteMetrics {
+            route: route.to_owned(),
+            method,
+            duration: metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "route" => route.to_owned(), "method" => method),
+            statuses: RwLock::new(Vec::new()),
+        });
+        methods.push(created.clone());
+        created
+    }
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        HttpMetrics::new()
+    }
+}
+
+/// Middleware (`from_fn_with_state(HttpMetrics::new(), http_metrics)`): counts and times every
+/// request by its matched route template (never the raw path, which would make label values
+/// unbounded).
+pub async fn http_metrics(
+    State(handles): State<HttpMetrics>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = handles.route(
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", MatchedPath::as_str),
+        method_label(request.method()),
+    );
     let started = Instant::now();
-    metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).increment(1.0);
+    handles.inner.in_flight.increment(1.0);
     let response = next.run(request).await;
-    metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).decrement(1.0);
-    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "route" => route.clone(), "method" => method)
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!(HTTP_REQUESTS_TOTAL, "route" => route, "method" => method, "status" => response.status().as_u16().to_string())
-        .increment(1);
+    handles.inner.in_flight.decrement(1.0);
+    route.duration.record(started.elapsed().as_secs_f64());
+    route.count(response.status().as_u16());
     response
 }
 
@@ -370,6 +581,66 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    /// Log lines written with [`PlainFields`] and with `tracing-subscriber`'s default field
+    /// formatter (colours off), for the same spans and events.
+    fn log_lines(plain: bool) -> String {
+        use tracing_subscriber::layer::SubscriberExt as _;
+
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = {
+            let buffer = buffer.clone();
+            move || buffer.clone()
+        };
+        let layer = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .without_time()
+            .with_target(false)
+            .with_writer(writer);
+        let emit = || {
+            let span = tracing::info_span!(
+                "request",
+                method = "GET",
+                uri = %"/api/zoho-desk/v1/tickets",
+                request_id = "e2e-request-42",
+                version = ?axum::http::Version::HTTP_11,
+                status = tracing::field::Empty,
+            );
+            let _entered = span.enter();
+            span.record("status", 200_i64);
+            tracing::info!(latency = %"3 ms", status = 200, "finished processing request");
+            tracing::info!(message = "[Zoho Token] ✅ Token refreshed successfully", token = %"1000.45a7b8cf863…", generation = 2_u64, shared_generation = Option::<u64>::None);
+            tracing::warn!(flag = true, r#type = "x", "escaped \x1b[31m\u{9b}red {}", 1);
+        };
+        if plain {
+            tracing::subscriber::with_default(
+                tracing_subscriber::registry().with(layer.fmt_fields(PlainFields)),
+                emit,
+            );
+        } else {
+            tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), emit);
+        }
+        String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn plain_fields_write_what_the_default_formatter_writes_without_colours() {
+        let plain = log_lines(true);
+        assert_eq!(plain, log_lines(false));
+        assert!(plain.contains("request_id=\"e2e-request-42\""), "{plain}");
+        assert!(!plain.contains('\x1b'), "{plain}");
+    }
 
     /// What a scrape shows right after start-up: every series of the bounded label sets at
     /// zero, each metric with `# HELP` and `# TYPE` exactly once.

@@ -1,7 +1,8 @@
 //! The token manager: a cached access token that is never caught out by expiry.
 //!
-//! Shape: callers read the current token from an [`ArcSwapOption`] (lock-free, never touching the
-//! network). One background *driver* task per manager performs every refresh, so there is at most
+//! Shape: callers read the current token from an [`ArcSwap`] (lock-free, never touching the
+//! network; while the token is well inside its life, not even reading the clock — see
+//! `TokenData::fast`). One background *driver* task per manager performs every refresh, so there is at most
 //! one refresh in flight and a cancelled caller cancels nothing. Callers that find no usable token
 //! record a demand under a small mutex, wake the driver and wait for the next published outcome
 //! on a `watch` channel — all waiters share that one outcome, success or failure.
@@ -11,11 +12,11 @@
 //! throttling backs off for Zoho's whole window; permanent errors stop automatic attempts until a
 //! forced refresh or new credentials. A hard budget caps attempts per window whatever happens.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime};
 
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::{ArcSwap, Guard};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -32,6 +33,10 @@ use crate::token_endpoint::{self, Grant};
 /// Shortest pause between two automatic attempts, so no failure mode can make the driver spin.
 const MIN_RETRY_DELAY: Duration = Duration::from_secs(1);
 
+/// The clock-free read window of a token ends at least this long before the token stops being
+/// usable (see `TokenData::fast`): the slack the driver task has to wake up and end it.
+const FAST_READ_GUARD: Duration = Duration::from_secs(5);
+
 /// Where a handed-out token came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenSource {
@@ -43,67 +48,129 @@ pub enum TokenSource {
 
 /// A token handed to a caller. Keep it for the duration of one operation, and pass it back to
 /// [`TokenManager::invalidate`] if Zoho rejects it.
-#[derive(Clone)]
+///
+/// Cheap to hold and to clone: it points at the manager's one copy of the token. Freshly read
+/// from the cache it is an `arc_swap` guard, so reading it writes no reference count shared with
+/// other threads; a clone holds an ordinary `Arc`.
 pub struct Token {
+    data: Guard<Arc<TokenData>>,
+}
+
+/// What a [`Token`] points at: one allocation per refresh, shared by every reader.
+struct TokenData {
     value: AccessToken,
     source: TokenSource,
     generation: u64,
     /// The fleet's generation of this token, when it came from or was published to a store.
     shared_generation: Option<u64>,
+    /// `None` for the fallback token, and for the empty cache slot.
     expires_at: Option<Instant>,
     expires_at_wall: Option<SystemTime>,
     refresh_at: Option<Instant>,
+    /// The end of the clock-free read window (see [`TokenData::fast`]).
+    fast_until: Option<Instant>,
+    /// While set, [`TokenManager::token`] hands this token out without reading the clock. Only
+    /// the driver sets it (when it installs the token, if `fast_until` is still ahead), and the
+    /// driver clears it when it wakes at `fast_until` — it never sleeps past that while the flag
+    /// is set — when it starts any refresh, and when it stops. `fast_until` is at the latest
+    /// [`FAST_READ_GUARD`] before the token stops being usable (`expires_at − expiry_skew`), and
+    /// with production settings it is the refresh time, a minute before expiry. So a read without
+    /// a clock can only hand out an unusable token if the driver task is late by more than that
+    /// gap (≥ 5 s; ≥ 55 s with the default margin).
+    fast: AtomicBool,
+}
+
+impl TokenData {
+    fn usable_for(&self, now: Instant, need: Duration) -> bool {
+        self.expires_at.is_some_and(|at| at > now + need)
+    }
+
+    /// Whether this is a token, not the empty cache slot.
+    fn present(&self) -> bool {
+        self.source == TokenSource::Fallback || self.expires_at.is_some()
+    }
+
+    /// The empty cache slot.
+    fn empty() -> Self {
+        TokenData {
+            value: AccessToken::new(String::new()),
+            source: TokenSource::Refreshed,
+            generation: 0,
+            shared_generation: None,
+            expires_at: None,
+            expires_at_wall: None,
+            refresh_at: None,
+            fast_until: None,
+            fast: AtomicBool::new(false),
+        }
+    }
+
+    /// Ends the clock-free read window (idempotent).
+    fn end_fast_reads(&self) {
+        if self.fast.load(Ordering::Relaxed) {
+            self.fast.store(false, Ordering::Release);
+        }
+    }
+}
+
+impl Clone for Token {
+    fn clone(&self) -> Self {
+        Token::owned(Arc::clone(&self.data))
+    }
 }
 
 impl Token {
+    fn owned(data: Arc<TokenData>) -> Self {
+        Token {
+            data: Guard::from_inner(data),
+        }
+    }
+
     /// The raw token, for the `Authorization` header only.
     pub fn expose_secret(&self) -> &str {
-        self.value.expose_secret()
+        self.data.value.expose_secret()
     }
 
     /// The token itself (what [`TokenManager::invalidate`] takes back after a 401).
     pub fn access_token(&self) -> &AccessToken {
-        &self.value
+        &self.data.value
     }
 
     /// `Zoho-oauthtoken <token>`.
     pub fn authorization(&self) -> String {
-        self.value.authorization()
+        self.data.value.authorization()
     }
 
     /// A safe preview (`1000.45a7b8cf863…`).
     pub fn preview(&self) -> String {
-        self.value.preview()
+        self.data.value.preview()
     }
 
     /// Where the token came from.
     pub fn source(&self) -> TokenSource {
-        self.source
+        self.data.source
     }
 
     /// Whether this is the static fallback token.
     pub fn is_fallback(&self) -> bool {
-        self.source == TokenSource::Fallback
+        self.data.source == TokenSource::Fallback
     }
 
     /// Wall-clock expiry; `None` for the fallback token, whose expiry is unknown.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.expires_at_wall
+        self.data.expires_at_wall
     }
 
     /// Life left; `None` for the fallback token.
     pub fn remaining(&self) -> Option<Duration> {
-        self.expires_at
+        self.data
+            .expires_at
             .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
     /// Increases by one with every refresh of this manager (0 for the fallback token).
     pub fn generation(&self) -> u64 {
-        self.generation
-    }
-
-    fn usable_for(&self, now: Instant, need: Duration) -> bool {
-        self.expires_at.is_some_and(|at| at > now + need)
+        self.data.generation
     }
 }
 
@@ -111,9 +178,9 @@ impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Token")
             .field("preview", &self.preview())
-            .field("source", &self.source)
-            .field("generation", &self.generation)
-            .field("expires_at", &self.expires_at_wall)
+            .field("source", &self.data.source)
+            .field("generation", &self.data.generation)
+            .field("expires_at", &self.data.expires_at_wall)
             .finish()
     }
 }
@@ -336,15 +403,13 @@ impl TokenManagerBuilder {
             endpoints: self.endpoints,
             credentials: ArcSwap::from_pointee(self.credentials),
             http: self.http.unwrap_or_default(),
-            current: ArcSwapOption::empty(),
-            fallback: self.fallback.map(|value| Token {
-                value,
-                source: TokenSource::Fallback,
-                generation: 0,
-                shared_generation: None,
-                expires_at: None,
-                expires_at_wall: None,
-                refresh_at: None,
+            current: ArcSwap::from_pointee(TokenData::empty()),
+            fallback: self.fallback.map(|value| {
+                Arc::new(TokenData {
+                    value,
+                    source: TokenSource::Fallback,
+                    ..TokenData::empty()
+                })
             }),
             state: Mutex::new(State {
                 phase: Phase::Idle,
@@ -394,8 +459,9 @@ struct Inner {
     token_url: String,
     credentials: ArcSwap<Credentials>,
     http: reqwest::Client,
-    current: ArcSwapOption<Token>,
-    fallback: Option<Token>,
+    /// The current token, or the empty slot (`TokenData::present` false).
+    current: ArcSwap<TokenData>,
+    fallback: Option<Arc<TokenData>>,
     state: Mutex<State>,
     config: Config,
     wake: Arc<Notify>,
@@ -497,6 +563,10 @@ impl TokenManager {
     /// with every other waiter) only when none is. Falls back to the static token when no
     /// refreshed token can be had.
     pub async fn token(&self) -> Result<Token, TokenError> {
+        // The hot path: no clock read, no lock, no shared reference count written.
+        if let Some(token) = self.inner.fast() {
+            return Ok(token);
+        }
         self.token_valid_for(Duration::ZERO).await
     }
 
@@ -505,6 +575,11 @@ impl TokenManager {
     pub async fn token_valid_for(&self, min_validity: Duration) -> Result<Token, TokenError> {
         let inner = &self.inner;
         let need = min_validity.max(inner.config.expiry_skew);
+        if need == inner.config.expiry_skew
+            && let Some(token) = inner.fast()
+        {
+            return Ok(token);
+        }
         if let Some(token) = inner.usable(need) {
             return Ok(token);
         }
@@ -548,10 +623,10 @@ impl TokenManager {
                 let retry = inner.retry_after(&state);
                 inner.fallback_or(&mut state, cause, retry)
             }
-            None => match inner.current.load_full() {
+            None => match Some(inner.current.load_full()).filter(|t| t.present()) {
                 Some(token) => Err(TokenError::InsufficientLifetime {
                     wanted: need,
-                    available: token.remaining().unwrap_or_default(),
+                    available: Token::owned(token).remaining().unwrap_or_default(),
                 }),
                 None => inner.fallback_or(
                     &mut state,
@@ -608,19 +683,16 @@ impl TokenManager {
             .as_ref()
             .and_then(|last| last.error.clone())
         {
-            None => {
-                inner
-                    .current
-                    .load_full()
-                    .map(|t| (*t).clone())
-                    .ok_or(TokenError::Unavailable {
-                        cause: RefreshError::Malformed {
-                            status: 0,
-                            detail: "token dropped before use",
-                        },
-                        retry_after: None,
-                    })
-            }
+            None => Some(inner.current.load_full())
+                .filter(|t| t.present())
+                .map(Token::owned)
+                .ok_or(TokenError::Unavailable {
+                    cause: RefreshError::Malformed {
+                        status: 0,
+                        detail: "token dropped before use",
+                    },
+                    retry_after: None,
+                }),
             Some(cause) => Err(TokenError::Unavailable {
                 cause,
                 retry_after: inner.retry_after(&state),
@@ -650,17 +722,16 @@ impl TokenManager {
         }
         // Compare, then swap: a concurrent refresh that already replaced the token wins.
         let current = inner.current.load();
-        let dropped = current
-            .as_ref()
-            .is_some_and(|token| token.value == *rejected)
-            && {
-                let previous = inner.current.compare_and_swap(&*current, None);
-                previous.as_ref().is_some_and(|p| p.value == *rejected)
-            };
+        let dropped = current.present() && current.value == *rejected && {
+            let previous = inner
+                .current
+                .compare_and_swap(&*current, Arc::new(TokenData::empty()));
+            previous.present() && previous.value == *rejected
+        };
         if dropped {
             let mut state = inner.lock();
             state.invalidated = true;
-            state.rejected_generation = current.as_ref().and_then(|t| t.shared_generation);
+            state.rejected_generation = current.shared_generation;
             drop(state);
             metrics::gauge!(telemetry::EXPIRY_TIMESTAMP_SECONDS).set(0.0);
         }
@@ -738,9 +809,13 @@ impl TokenManager {
             _ => (TokenState::Empty, None),
         };
         let fallback = current.is_none() && state.fallback_active;
-        let shown = current
-            .clone()
-            .or_else(|| inner.fallback.clone().filter(|_| fallback));
+        let shown = current.clone().or_else(|| {
+            inner
+                .fallback
+                .clone()
+                .filter(|_| fallback)
+                .map(Token::owned)
+        });
         TokenStatus {
             has_token: shown.is_some(),
             token_preview: shown.as_ref().map(Token::preview),
@@ -779,11 +854,16 @@ impl Inner {
     /// The cached token if it lives longer than `need`. Lock-free.
     fn usable(&self, need: Duration) -> Option<Token> {
         let now = Instant::now();
-        self.current
-            .load()
-            .as_ref()
-            .filter(|token| token.usable_for(now, need))
-            .map(|token| (**token).clone())
+        let data = self.current.load();
+        data.usable_for(now, need).then(|| Token { data })
+    }
+
+    /// The cached token while it is inside its clock-free read window (`TokenData::fast`): a
+    /// load and a flag, no clock. Lock-free.
+    #[inline]
+    fn fast(&self) -> Option<Token> {
+        let data = self.current.load();
+        data.fast.load(Ordering::Acquire).then(|| Token { data })
     }
 
     fn budget_error(&self) -> RefreshError {
@@ -812,7 +892,7 @@ impl Inner {
         match &self.fallback {
             Some(fallback) if !state.fallback_rejected => {
                 self.set_fallback_active(state, true);
-                Ok(fallback.clone())
+                Ok(Token::owned(fallback.clone()))
             }
             _ => Err(TokenError::Unavailable { cause, retry_after }),
         }
@@ -838,13 +918,35 @@ impl Inner {
         self.outcomes.send_modify(|seq| *seq += 1);
     }
 
-    /// Decides the driver's next step. Every demand ends in an attempt or a published outcome,
-    /// so no waiter is left hanging.
+    /// Decides the driver's next step, and keeps the clock-free read window honest: it ends the
+    /// window once its time has come or a refresh starts, and never sleeps past it while open.
     fn next_action(&self) -> Action {
         let now = Instant::now();
+        let current = self.current.load_full();
+        if current.fast_until.is_none_or(|until| now >= until) {
+            current.end_fast_reads();
+        }
+        let action = self.decide(now, &current);
+        let fast_until = current
+            .fast_until
+            .filter(|_| current.fast.load(Ordering::Relaxed));
+        match (action, fast_until) {
+            (Action::Refresh(reason), _) => {
+                // Reads check the clock while the driver is busy refreshing.
+                current.end_fast_reads();
+                Action::Refresh(reason)
+            }
+            (Action::SleepUntil(at), Some(until)) => Action::SleepUntil(at.min(until)),
+            (Action::Wait, Some(until)) => Action::SleepUntil(until),
+            (action, _) => action,
+        }
+    }
+
+    /// The driver's next step. Every demand ends in an attempt or a published outcome, so no
+    /// waiter is left hanging.
+    fn decide(&self, now: Instant, current: &Arc<TokenData>) -> Action {
         let mut state = self.lock();
         let state = &mut *state;
-        let current = self.current.load_full();
 
         if state.forced {
             // Zoho is throttling: a forced attempt would only extend the block.
@@ -872,9 +974,7 @@ impl Inner {
         }
 
         let need = state.min_validity.max(self.config.expiry_skew);
-        let valid = current
-            .as_ref()
-            .filter(|t| t.usable_for(now, self.config.expiry_skew));
+        let valid = Some(current).filter(|t| t.usable_for(now, self.config.expiry_skew));
         match valid {
             Some(token) => {
                 let refresh_at = token.refresh_at.unwrap_or(now);
@@ -1008,7 +1108,7 @@ impl Inner {
             });
         };
         let ask = Ask {
-            local_expiry: self.current.load().as_ref().and_then(|t| t.expires_at),
+            local_expiry: self.current.load().expires_at,
             rejected: self.lock().rejected_generation.take(),
             forced_at_ms: (reason == RefreshReason::Forced).then(unix_now_ms),
             skew: self.config.expiry_skew,
@@ -1076,17 +1176,26 @@ impl Inner {
             life.saturating_sub(self.config.expiry_skew) / 2
         };
         let expires_at_wall = SystemTime::now() + life;
-        let token = Token {
+        let expires_at = now + life;
+        let refresh_at = now + refresh_in.max(MIN_RETRY_DELAY);
+        // Clock-free reads until the refresh time, and never closer than FAST_READ_GUARD to the
+        // end of the usable life; the driver (running this) wakes by then to end the window.
+        let fast_until = expires_at
+            .checked_sub(self.config.expiry_skew + FAST_READ_GUARD)
+            .map(|limit| limit.min(refresh_at));
+        let token = TokenData {
             value,
             source: TokenSource::Refreshed,
             generation,
             shared_generation,
-            expires_at: Some(now + life),
+            expires_at: Some(expires_at),
             expires_at_wall: Some(expires_at_wall),
-            refresh_at: Some(now + refresh_in.max(MIN_RETRY_DELAY)),
+            refresh_at: Some(refresh_at),
+            fast_until,
+            fast: AtomicBool::new(fast_until.is_some_and(|until| now < until)),
         };
-        let preview = token.preview();
-        self.current.store(Some(Arc::new(token)));
+        let preview = token.value.preview();
+        self.current.store(Arc::new(token));
 
         state.phase = Phase::Idle;
         state.invalidated = false;
@@ -1181,7 +1290,7 @@ impl Inner {
             .saturating_mul(1 << exponent)
             .min(self.config.backoff_max);
         let mut delay = base / 2 + (base / 2).mul_f64(fastrand::f64());
-        if let Some(expires_at) = self.current.load().as_ref().and_then(|t| t.expires_at) {
+        if let Some(expires_at) = self.current.load().expires_at {
             let left = expires_at
                 .saturating_duration_since(now)
                 .saturating_sub(self.config.expiry_skew);
@@ -1196,6 +1305,17 @@ impl Inner {
 /// The driver: the only place refreshes happen. Holds a weak reference so it ends when the last
 /// [`TokenManager`] clone is dropped.
 async fn drive(inner: Weak<Inner>, wake: Arc<Notify>) {
+    /// Ends the clock-free read window when the driver stops for any reason (its owner gone, or
+    /// its runtime shut down): without a driver, nobody would end it on time.
+    struct EndFastReads(Weak<Inner>);
+    impl Drop for EndFastReads {
+        fn drop(&mut self) {
+            if let Some(inner) = self.0.upgrade() {
+                inner.current.load().end_fast_reads();
+            }
+        }
+    }
+    let _end_fast_reads = EndFastReads(inner.clone());
     loop {
         let action = match inner.upgrade() {
             Some(inner) => inner.next_action(),

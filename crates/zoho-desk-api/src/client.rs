@@ -2,10 +2,13 @@
 //! concurrency cap, 429 and retry policy, decoding, telemetry.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
+
+use metrics::{Counter, Histogram};
 
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName};
@@ -161,6 +164,9 @@ impl DeskClientBuilder {
     pub fn build(self) -> DeskClient {
         DeskClient {
             inner: Arc::new(Inner {
+                base: reqwest::Url::parse(&self.base_url)
+                    .ok()
+                    .filter(|url| url.query().is_none() && url.fragment().is_none()),
                 base_url: self.base_url.trim_end_matches('/').to_owned(),
                 org_id: self.org_id,
                 tokens: self.tokens,
@@ -170,6 +176,7 @@ impl DeskClientBuilder {
                 max_retry_wait: self.max_retry_wait,
                 http: self.http.unwrap_or_default(),
                 request_headers: self.request_headers,
+                metrics: RwLock::new(HashMap::new()),
             }),
         }
     }
@@ -192,6 +199,8 @@ impl std::fmt::Debug for DeskClient {
 
 struct Inner {
     base_url: String,
+    /// `base_url` parsed once; each attempt clones it and sets the path (no URL parse per call).
+    base: Option<reqwest::Url>,
     org_id: OrganizationId,
     tokens: Arc<dyn TokenSource>,
     permits: Semaphore,
@@ -200,6 +209,66 @@ struct Inner {
     max_retry_wait: Duration,
     http: reqwest::Client,
     request_headers: Option<HeaderHook>,
+    /// Metric handles by endpoint template, then method: resolved once, not per attempt.
+    metrics: RwLock<HashMap<String, Vec<Arc<AttemptMetrics>>>>,
+}
+
+/// Most endpoint templates whose metric handles are kept (templates are a bounded set: the
+/// typed endpoints and the pass-through's allowlist prefixes); beyond it, handles are looked up
+/// per attempt as before.
+const MAX_CACHED_TEMPLATES: usize = 256;
+
+/// The status classes of `zoho_desk_requests_total`.
+const STATUS_CLASSES: [&str; 5] = ["2xx", "4xx", "5xx", "other", "error"];
+
+/// The metric handles of one endpoint template and method.
+struct AttemptMetrics {
+    method: Method,
+    duration: Histogram,
+    /// By [`STATUS_CLASSES`] index, created on first use (so no series appears before it has
+    /// counted anything, as before).
+    requests: [OnceLock<Counter>; 5],
+}
+
+impl AttemptMetrics {
+    fn new(template: &str, method: &Method) -> Self {
+        AttemptMetrics {
+            method: method.clone(),
+            duration: metrics::histogram!(telemetry::REQUEST_DURATION_SECONDS, "endpoint" => template.to_owned(), "method" => method.as_str().to_owned()),
+            requests: Default::default(),
+        }
+    }
+
+    fn count(&self, template: &str, class: usize) {
+        self.requests[class]
+            .get_or_init(|| {
+                metrics::counter!(telemetry::REQUESTS_TOTAL, "endpoint" => template.to_owned(), "method" => self.method.as_str().to_owned(), "status_class" => STATUS_CLASSES[class])
+            })
+            .increment(1);
+    }
+}
+
+impl Inner {
+    fn attempt_metrics(&self, template: &str, method: &Method) -> Arc<AttemptMetrics> {
+        let find = |map: &HashMap<String, Vec<Arc<AttemptMetrics>>>| {
+            map.get(template)
+                .and_then(|by_method| by_method.iter().find(|m| m.method == *method).cloned())
+        };
+        if let Some(found) = find(&self.metrics.read().unwrap_or_else(PoisonError::into_inner)) {
+            return found;
+        }
+        let mut map = self.metrics.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = find(&map) {
+            return found;
+        }
+        let created = Arc::new(AttemptMetrics::new(template, method));
+        if map.len() < MAX_CACHED_TEMPLATES || map.contains_key(template) {
+            map.entry(template.to_owned())
+                .or_default()
+                .push(created.clone());
+        }
+        created
+    }
 }
 
 /// One logical call, possibly sent more than once.
@@ -416,19 +485,28 @@ impl DeskClient {
         let span = info_span!(
             "zoho_desk.request",
             otel.kind = "client",
-            otel.name = format!("{} {}", call.method, call.template),
+            otel.name = format_args!("{} {}", call.method, call.template),
             http.request.method = %call.method,
             url.template = %call.template,
             http.response.status_code = tracing::field::Empty,
         );
         let started = Instant::now();
-        let mut request = inner
-            .http
-            .request(
+        let mut request = match &inner.base {
+            Some(base) => {
+                let mut url = base.clone();
+                url.set_path(&format!(
+                    "{}{}",
+                    base.path().trim_end_matches('/'),
+                    call.path
+                ));
+                inner.http.request(call.method.clone(), url)
+            }
+            None => inner.http.request(
                 call.method.clone(),
                 format!("{}{}", inner.base_url, call.path),
-            )
-            .timeout(inner.timeout);
+            ),
+        }
+        .timeout(inner.timeout);
         if let Some(hook) = &inner.request_headers {
             let mut headers = reqwest::header::HeaderMap::new();
             span.in_scope(|| hook(&mut headers));
@@ -476,21 +554,18 @@ impl DeskClient {
         .instrument(span.clone())
         .await;
 
-        let method = call.method.as_str().to_owned();
-        let endpoint = call.template.to_string();
-        metrics::histogram!(telemetry::REQUEST_DURATION_SECONDS, "endpoint" => endpoint.clone(), "method" => method.clone())
-            .record(started.elapsed().as_secs_f64());
+        let handles = inner.attempt_metrics(&call.template, &call.method);
+        handles.duration.record(started.elapsed().as_secs_f64());
         let status_class = match &result {
             Ok(exchange) => match exchange.status {
-                200..=299 => "2xx",
-                400..=499 => "4xx",
-                500..=599 => "5xx",
-                _ => "other",
+                200..=299 => 0,
+                400..=499 => 1,
+                500..=599 => 2,
+                _ => 3,
             },
-            Err(_) => "error",
+            Err(_) => 4,
         };
-        metrics::counter!(telemetry::REQUESTS_TOTAL, "endpoint" => endpoint, "method" => method, "status_class" => status_class)
-            .increment(1);
+        handles.count(&call.template, status_class);
         if let Ok(exchange) = &result {
             span.record("http.response.status_code", i64::from(exchange.status));
             if exchange.status == 429 {
@@ -572,7 +647,18 @@ fn header_number(response: &reqwest::Response, name: &str) -> Option<f64> {
 }
 
 async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, DeskError> {
-    let mut body = Vec::new();
+    /// Most bytes reserved up front from a `Content-Length` (a lying header cannot make the
+    /// client reserve the whole limit).
+    const PRESIZE_BYTES: u64 = 1024 * 1024;
+    // Sized once from `Content-Length`, so the body is not copied again as the buffer grows.
+    let mut body = Vec::with_capacity(
+        response
+            .content_length()
+            .unwrap_or(0)
+            .min(PRESIZE_BYTES)
+            .try_into()
+            .unwrap_or(0),
+    );
     while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(DeskError::Decode {
