@@ -6,8 +6,8 @@
 //!
 //! Invariants beyond "never panics": status and `Retry-After` are kept as given; the message is
 //! at most 500 characters; an unknown code is at most 64 printable ASCII characters and its
-//! metric label is the bounded `unknown`; a body that is not JSON gives no code and a message of
-//! our own; and the `DeskError` built from it answers consistently.
+//! metric label is the bounded `unknown`; a body serde_json cannot read at all gives no code and
+//! a message of our own; and the `DeskError` built from it answers consistently.
 
 #![no_main]
 

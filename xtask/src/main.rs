@@ -4,8 +4,9 @@
 //!   Debian's `prometheus` package for `promtool` and `prometheus`, installed when running as
 //!   root), the Prometheus rule checks and rule unit tests (`deploy/prometheus`), formatting,
 //!   clippy with warnings denied, and the whole test suite (unit, integration including the
-//!   real-Prometheus dashboard test, doc tests, and the tidy checks in this crate), then a
-//!   2-minute fault-injection soak.
+//!   real-Prometheus dashboard test, doc tests, and the tidy checks in this crate), the fuzz
+//!   smoke (every seed through its libFuzzer target once), then a 2-minute fault-injection soak.
+//! - `fuzz --smoke | <target> [--minutes N]`: the fuzz smoke alone, or one campaign (`fuzz/`).
 //! - `soak [--minutes N]`: the fault-injection soak alone (`tests/src/bin/soak.rs`).
 
 use std::process::{Command, ExitCode};
