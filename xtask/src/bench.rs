@@ -325,9 +325,10 @@ fn yes(met: &Value) -> &'static str {
 pub fn render(report: &Value) -> String {
     let mut md = String::new();
     let m = &report["machine"];
+    let git = report["git"].as_str().unwrap_or("?");
     let _ = writeln!(
         md,
-        "# Benchmark report ({} mode)\n\n`cargo xtask bench{}` at {} on `{}` (`-dirty`: with uncommitted changes).\n",
+        "# Benchmark report ({} mode)\n\n`cargo xtask bench{}` at {} on `{git}`{}.\n",
         report["mode"].as_str().unwrap_or("?"),
         if report["mode"] == "quick" {
             " --quick"
@@ -335,7 +336,11 @@ pub fn render(report: &Value) -> String {
             ""
         },
         report["date"].as_str().unwrap_or("?"),
-        report["git"].as_str().unwrap_or("?"),
+        if git.ends_with("-dirty") {
+            " (with uncommitted changes)"
+        } else {
+            ""
+        },
     );
     let _ = writeln!(
         md,
