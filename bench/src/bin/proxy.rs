@@ -263,24 +263,9 @@ async fn spawn_nginx(nginx: &Path, dir: &Path, name: &str, conf: String) -> Chil
 /// Emulator bodies for the upstream: a page of tickets and the department list.
 async fn fetch_bodies(sim: &SimHandle) -> (String, Vec<u8>, Vec<u8>) {
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/oauth/v2/token", sim.accounts_url()))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("client_id", DEFAULT_CLIENT_ID),
-            ("client_secret", DEFAULT_CLIENT_SECRET),
-            ("refresh_token", DEFAULT_REFRESH_TOKEN),
-        ])
-        .send()
-        .await
-        .expect("token endpoint")
-        .json()
-        .await
-        .expect("token JSON");
-    let token = token["access_token"]
-        .as_str()
-        .expect("access token")
-        .to_owned();
+    let token = sim
+        .mint_access_token(DEFAULT_REFRESH_TOKEN)
+        .expect("access token");
     let get = |path: &str| {
         http.get(format!("{}{path}", sim.desk_url()))
             .header("Authorization", format!("Zoho-oauthtoken {token}"))

@@ -194,6 +194,37 @@ impl SimHandle {
             == 200
     }
 
+    /// Mints an access token for `refresh_token` with the seeded client, exactly as a refresh
+    /// through `POST /oauth/v2/token` would (same throttle, live-token cap and counters), for
+    /// callers that need a token of their own: a static fallback, a benchmark's upstream.
+    /// `None` when the emulator refuses (unknown or revoked grant, throttled).
+    pub fn mint_access_token(&self, refresh_token: &str) -> Option<String> {
+        let params = [
+            ("grant_type", "refresh_token"),
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("client_secret", DEFAULT_CLIENT_SECRET),
+            ("refresh_token", refresh_token),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let now = self.shared.clock.now();
+        let (reply, outcome) = self
+            .shared
+            .accounts
+            .lock()
+            .expect("accounts lock")
+            .token(&params, now);
+        let mut stats = self.shared.stats.lock().expect("stats lock");
+        stats.token_requests += 1;
+        stats.record_token(outcome);
+        drop(stats);
+        match reply.body {
+            accounts::Body::Json(json) => json["access_token"].as_str().map(str::to_owned),
+            accounts::Body::Html(_) => None,
+        }
+    }
+
     /// Registers another refresh token.
     pub fn add_grant(&self, grant: RefreshGrant) {
         self.shared

@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
-use crate::accounts::{Reply, TokenOutcome};
+use crate::accounts::Reply;
 use crate::faults::{Fault, Route};
 use crate::{Shared, accounts, desk};
 
@@ -183,14 +183,11 @@ async fn token(State(shared): State<Arc<Shared>>, request: Request) -> Response 
             .expect("accounts lock")
             .token(&params, now)
     };
-    {
-        let mut stats = shared.stats.lock().expect("stats lock");
-        match outcome {
-            TokenOutcome::Minted => stats.tokens_minted += 1,
-            TokenOutcome::Throttled => stats.token_throttled += 1,
-            TokenOutcome::Rejected => stats.token_rejected += 1,
-        }
-    }
+    shared
+        .stats
+        .lock()
+        .expect("stats lock")
+        .record_token(outcome);
     counted.finish(reply_response(&reply))
 }
 

@@ -48,6 +48,16 @@ impl SimStats {
             .map_or(0, |by_status| by_status.values().sum())
     }
 
+    /// Counts what the Accounts logic did with one refresh.
+    pub(crate) fn record_token(&mut self, outcome: crate::accounts::TokenOutcome) {
+        use crate::accounts::TokenOutcome;
+        match outcome {
+            TokenOutcome::Minted => self.tokens_minted += 1,
+            TokenOutcome::Throttled => self.token_throttled += 1,
+            TokenOutcome::Rejected => self.token_rejected += 1,
+        }
+    }
+
     pub(crate) fn record(&mut self, route: &str, status: u16) {
         *self
             .by_route_status

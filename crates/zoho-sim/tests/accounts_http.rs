@@ -579,3 +579,25 @@ async fn throttle_window_rolls_over_with_the_clock() {
     assert_eq!(stats.tokens_minted, 11);
     assert_eq!(stats.token_throttled, 0);
 }
+
+#[tokio::test]
+async fn an_in_process_mint_is_a_refresh_like_any_other() {
+    let sim = start().await;
+    let token = sim
+        .mint_access_token(zoho_sim::DEFAULT_REFRESH_TOKEN)
+        .expect("minted");
+    assert!(matches!(sim.introspect(&token), TokenStatus::Valid { .. }));
+    let stats = sim.stats();
+    assert_eq!((stats.token_requests, stats.tokens_minted), (1, 1));
+    // The same throttle as the HTTP route: 9 more pass, the 11th in the window is refused.
+    for _ in 0..9 {
+        assert!(
+            sim.mint_access_token(zoho_sim::DEFAULT_REFRESH_TOKEN)
+                .is_some()
+        );
+    }
+    assert_eq!(sim.mint_access_token(zoho_sim::DEFAULT_REFRESH_TOKEN), None);
+    assert_eq!(sim.stats().token_throttled, 1);
+    assert_eq!(sim.mint_access_token("1000.unknown.grant"), None);
+    assert_eq!(sim.stats().token_rejected, 1);
+}

@@ -915,24 +915,9 @@ impl World {
         register_secret(&fallback_grant);
         sim.add_grant(grant(&fallback_grant));
         sim.set_token_lifetime(total + Duration::from_secs(3600));
-        let minted: Value = admin
-            .post(format!("{}/oauth/v2/token", sim.accounts_url()))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("client_id", zoho_sim::DEFAULT_CLIENT_ID),
-                ("client_secret", zoho_sim::DEFAULT_CLIENT_SECRET),
-                ("refresh_token", &fallback_grant),
-            ])
-            .send()
-            .await
-            .expect("token endpoint")
-            .json()
-            .await
-            .expect("token JSON");
-        let fallback = minted["access_token"]
-            .as_str()
-            .expect("a fallback token")
-            .to_owned();
+        let fallback = sim
+            .mint_access_token(&fallback_grant)
+            .expect("a fallback token");
         register_secret(&fallback);
         sim.set_token_lifetime(token_lifetime);
 
