@@ -30,6 +30,25 @@ use crate::store::{TokenStore, unix_now_ms};
 use crate::telemetry;
 use crate::token_endpoint::{self, Grant};
 
+/// Default refresh margin: refresh this long before a token expires.
+pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
+/// Default random spread added to the refresh time, so replicas do not refresh in step.
+pub const DEFAULT_REFRESH_JITTER: Duration = Duration::from_secs(30);
+/// Default allowance for clock difference with Zoho: a token counts as expired this much early.
+pub const DEFAULT_EXPIRY_SKEW: Duration = Duration::from_secs(5);
+/// Default timeout of one call to the token endpoint.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default first delay after a transient refresh failure.
+pub const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_secs(5);
+/// Default longest delay between transient-failure retries.
+pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// Default wait after Zoho throttles refreshes ("Access Denied"): its 10-minute window.
+pub const DEFAULT_THROTTLE_BACKOFF: Duration = Duration::from_secs(600);
+/// Default hard budget: at most this many refresh attempts per [`DEFAULT_BUDGET_WINDOW`].
+pub const DEFAULT_REFRESH_BUDGET: usize = 10;
+/// Default sliding window of the refresh budget (Zoho's throttle window).
+pub const DEFAULT_BUDGET_WINDOW: Duration = Duration::from_secs(600);
+
 /// Shortest pause between two automatic attempts, so no failure mode can make the driver spin.
 const MIN_RETRY_DELAY: Duration = Duration::from_secs(1);
 
@@ -538,15 +557,15 @@ impl TokenManager {
             credentials,
             endpoints,
             config: Config {
-                refresh_margin: Duration::from_secs(60),
-                refresh_jitter: Duration::from_secs(30),
-                expiry_skew: Duration::from_secs(5),
-                request_timeout: Duration::from_secs(15),
-                backoff_initial: Duration::from_secs(5),
-                backoff_max: Duration::from_secs(300),
-                throttle_backoff: Duration::from_secs(600),
-                budget_limit: 10,
-                budget_window: Duration::from_secs(600),
+                refresh_margin: DEFAULT_REFRESH_MARGIN,
+                refresh_jitter: DEFAULT_REFRESH_JITTER,
+                expiry_skew: DEFAULT_EXPIRY_SKEW,
+                request_timeout: DEFAULT_REQUEST_TIMEOUT,
+                backoff_initial: DEFAULT_BACKOFF_INITIAL,
+                backoff_max: DEFAULT_BACKOFF_MAX,
+                throttle_backoff: DEFAULT_THROTTLE_BACKOFF,
+                budget_limit: DEFAULT_REFRESH_BUDGET,
+                budget_window: DEFAULT_BUDGET_WINDOW,
             },
             fallback: None,
             http: None,
