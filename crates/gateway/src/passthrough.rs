@@ -1064,9 +1064,7 @@ mod tests {
         configure: impl FnOnce(DeskClientBuilder) -> DeskClientBuilder,
     ) -> Harness {
         let sim = ZohoSim::start(Default::default()).await.expect("emulator");
-        let endpoints =
-            ZohoEndpoints::custom(&sim.accounts_url(), &format!("{}/api/v1", sim.base_url()))
-                .expect("urls");
+        let endpoints = ZohoEndpoints::custom(&sim.accounts_url(), &sim.desk_url()).expect("urls");
         let tokens = TokenManager::builder(
             Credentials::new(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, refresh_token),
             endpoints.clone(),
@@ -1335,7 +1333,7 @@ mod tests {
         let h = harness().await;
         // A token that belongs to another organization: permanent, no refresh loop.
         let desk = DeskClient::builder(
-            format!("{}/api/v1", h.sim.base_url()),
+            h.sim.desk_url(),
             h.sim.desk_other_org_id(),
             h.tokens.clone(),
         )

@@ -24,7 +24,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // The emulator stands in for Zoho here; against Zoho use ZohoEndpoints::for_data_centre.
 //! let zoho = zoho_sim::ZohoSim::start(Default::default()).await?;
-//! let endpoints = ZohoEndpoints::custom(&zoho.accounts_url(), &format!("{}/api/v1", zoho.base_url()))?;
+//! let endpoints = ZohoEndpoints::custom(&zoho.accounts_url(), &zoho.desk_url())?;
 //! let credentials = Credentials::new(
 //!     zoho_sim::DEFAULT_CLIENT_ID,
 //!     zoho_sim::DEFAULT_CLIENT_SECRET,

@@ -148,12 +148,9 @@ async fn another_orgs_id_is_a_permanent_org_mismatch() {
     let sim_config = SimConfig::default();
     let other_org = sim_config.desk.other_org_id.clone();
     let p = portal_with(sim_config, zoho_sim::DEFAULT_REFRESH_TOKEN, |b| b).await;
-    let wrong = zoho_desk_api::DeskClient::builder(
-        format!("{}/api/v1", p.sim.base_url()),
-        other_org.as_str(),
-        p.tokens.clone(),
-    )
-    .build();
+    let wrong =
+        zoho_desk_api::DeskClient::builder(p.sim.desk_url(), other_org.as_str(), p.tokens.clone())
+            .build();
     let error = wrong
         .list_tickets(&TicketFilter::default(), PageRequest::first(10))
         .await

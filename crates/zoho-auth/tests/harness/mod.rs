@@ -49,9 +49,7 @@ impl Harness {
                 .await
                 .expect("emulator starts"),
         );
-        let endpoints =
-            ZohoEndpoints::custom(&sim.accounts_url(), &format!("{}/api/v1", sim.base_url()))
-                .expect("urls");
+        let endpoints = ZohoEndpoints::custom(&sim.accounts_url(), &sim.desk_url()).expect("urls");
         let credentials = Credentials::new(
             client_id.unwrap_or(DEFAULT_CLIENT_ID),
             client_secret.unwrap_or(DEFAULT_CLIENT_SECRET),

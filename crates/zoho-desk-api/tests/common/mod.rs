@@ -28,9 +28,7 @@ pub async fn portal_with(
     configure: impl FnOnce(DeskClientBuilder) -> DeskClientBuilder,
 ) -> Portal {
     let sim = Arc::new(ZohoSim::start(config).await.expect("emulator starts"));
-    let endpoints =
-        ZohoEndpoints::custom(&sim.accounts_url(), &format!("{}/api/v1", sim.base_url()))
-            .expect("urls");
+    let endpoints = ZohoEndpoints::custom(&sim.accounts_url(), &sim.desk_url()).expect("urls");
     let tokens = TokenManager::builder(
         Credentials::new(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, refresh_token),
         endpoints.clone(),
