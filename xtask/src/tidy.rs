@@ -29,6 +29,60 @@ mod tests {
         }
     }
 
+    /// Every `path::test_name` that docs/zoho-behaviour.md cites names a test function that exists
+    /// in that file (or, for a folder, in a file below it), and the doc cites no shared spec.
+    #[test]
+    fn zoho_behaviour_cites_tests_that_exist() {
+        let doc = read("docs/zoho-behaviour.md");
+        let mut cited = 0;
+        for citation in doc.split('`').skip(1).step_by(2) {
+            let Some((path, test)) = citation.split_once("::") else {
+                continue;
+            };
+            if !(path.ends_with(".rs") || path.ends_with('/')) {
+                continue;
+            }
+            cited += 1;
+            let sources = rust_files(&root().join(path));
+            assert!(
+                !sources.is_empty(),
+                "docs/zoho-behaviour.md cites {path}, which does not exist"
+            );
+            let defined = sources.iter().any(|source| {
+                let text = fs::read_to_string(source).unwrap();
+                text.contains(&format!("fn {test}("))
+            });
+            assert!(
+                defined,
+                "docs/zoho-behaviour.md cites {path}::{test}, which is not defined there"
+            );
+        }
+        assert!(
+            cited > 50,
+            "only {cited} test citations found in docs/zoho-behaviour.md"
+        );
+    }
+
+    /// The `.rs` files at `path`: the file itself, or every one below a folder.
+    fn rust_files(path: &Path) -> Vec<PathBuf> {
+        if path.is_file() {
+            return vec![path.to_path_buf()];
+        }
+        let mut found = Vec::new();
+        let Ok(entries) = fs::read_dir(path) else {
+            return found;
+        };
+        for entry in entries {
+            let entry = entry.unwrap().path();
+            if entry.is_dir() {
+                found.extend(rust_files(&entry));
+            } else if entry.extension().is_some_and(|e| e == "rs") {
+                found.push(entry);
+            }
+        }
+        found
+    }
+
     #[test]
     fn every_metric_is_documented() {
         let telemetry_doc = read("docs/telemetry.md");

@@ -537,7 +537,7 @@ impl DeskClient {
             if let Some(remaining) = header_number(&response, "x-rate-limit-remaining-v3") {
                 metrics::gauge!(telemetry::CREDITS_REMAINING).set(remaining);
             }
-            let retry_after = header_number(&response, "retry-after").map(Duration::from_secs_f64);
+            let retry_after = header_number(&response, "retry-after").map(retry_after_from_secs);
             let content_type = response
                 .headers()
                 .get(reqwest::header::CONTENT_TYPE)
@@ -632,6 +632,13 @@ fn backoff(retries: u32) -> Duration {
     let cap = Duration::from_millis(250 * (1 << retries.min(5)));
     cap.min(Duration::from_secs(8))
         .mul_f64(0.5 + fastrand::f64() / 2.0)
+}
+
+/// Zoho's `Retry-After` is untrusted input: credits come back within a day, so a longer wait is
+/// clamped to one (and a value `Duration` cannot hold never panics).
+fn retry_after_from_secs(secs: f64) -> Duration {
+    const LONGEST: Duration = Duration::from_secs(24 * 60 * 60);
+    Duration::try_from_secs_f64(secs).map_or(LONGEST, |wait| wait.min(LONGEST))
 }
 
 fn header_number(response: &reqwest::Response, name: &str) -> Option<f64> {

@@ -43,6 +43,11 @@ struct RawServer {
 }
 
 async fn raw_server(answers: Vec<(u16, &'static str)>) -> RawServer {
+    raw_server_with_headers(answers.into_iter().map(|(s, b)| (s, "", b)).collect()).await
+}
+
+/// [`raw_server`] whose answers also carry extra header lines (each ending in `\r\n`).
+async fn raw_server_with_headers(answers: Vec<(u16, &'static str, &'static str)>) -> RawServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/api/v1", listener.local_addr().unwrap());
     let heads = Arc::new(Mutex::new(Vec::new()));
@@ -65,9 +70,9 @@ async fn raw_server(answers: Vec<(u16, &'static str)>) -> RawServer {
                 seen.push(String::from_utf8_lossy(&head).to_ascii_lowercase());
                 seen.len() - 1
             };
-            let (status, body) = answers[n.min(answers.len() - 1)];
+            let (status, extra, body) = answers[n.min(answers.len() - 1)];
             let response = format!(
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status} X\r\n{extra}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
             );
             let _ = socket.write_all(response.as_bytes()).await;
@@ -214,4 +219,30 @@ async fn a_401_that_survives_the_retry_is_warned_once() {
             .all(|(_, v)| !v.contains("0123456789abcdef0123456789abcdef")),
         "no token in any warning: {events:?}"
     );
+}
+
+/// Zoho's `Retry-After` is untrusted: a value too large for a `Duration` once panicked the client.
+/// Absurd waits are clamped to a day, unusable ones ignored, fractions kept.
+#[tokio::test]
+async fn an_absurd_retry_after_is_clamped_not_trusted() {
+    const SPENT: &str = r#"{"errorCode":"THRESHOLD_EXCEEDED","message":"credits spent"}"#;
+    let day = Duration::from_secs(24 * 60 * 60);
+    for (header, expected) in [
+        ("retry-after: 1e300\r\n", Some(day)),
+        ("retry-after: 99999999999\r\n", Some(day)),
+        ("retry-after: 2.5\r\n", Some(Duration::from_millis(2500))),
+        ("retry-after: -5\r\n", None),
+        ("retry-after: Wed, 21 Oct 2015 07:28:00 GMT\r\n", None),
+    ] {
+        let server = raw_server_with_headers(vec![(429, header, SPENT)]).await;
+        let desk = DeskClient::builder(&server.url, "123456", StaticTokens::default()).build();
+        let filter = TicketFilter::default();
+        let call = desk.list_tickets(&filter, PageRequest::first(5));
+        let error = tokio::time::timeout(DEADLINE, call)
+            .await
+            .expect("answered in time")
+            .unwrap_err();
+        assert_eq!(error.status(), Some(429), "{header}");
+        assert_eq!(error.retry_after(), expected, "{header}");
+    }
 }

@@ -1,5 +1,5 @@
 //! Zoho Accounts: the OAuth refresh grant, revocation and the limits Zoho enforces on them
-//! (`../shared/zoho-spec.md` §1–2).
+//! (`docs/zoho-behaviour.md` §1–2).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::clock::SimTime;
 use crate::faults::ThrottleStyle;
 
-/// The scopes a seeded refresh token carries: the ones this project needs (spec §5).
+/// The scopes a seeded refresh token carries: the ones this project needs (`zoho-behaviour.md` §5).
 pub const PROJECT_SCOPES: &[&str] = &[
     "Desk.tickets.ALL",
     "Desk.contacts.ALL",
@@ -102,7 +102,7 @@ struct RefreshRecord {
     /// When each successful refresh in the current window happened.
     mints: VecDeque<SimTime>,
     /// Set when a refresh is refused for throttling; every refused attempt pushes it further,
-    /// which is how Zoho punishes clients that keep retrying (spec §1).
+    /// which is how Zoho punishes clients that keep retrying (`zoho-behaviour.md` §1).
     blocked_until: Option<SimTime>,
     /// Live access tokens, oldest first.
     live: VecDeque<String>,
@@ -187,7 +187,7 @@ impl Reply {
     }
 
     fn oauth_error(code: &str) -> Self {
-        // Zoho answers these with HTTP 200 (spec §1).
+        // Zoho answers these with HTTP 200 (`zoho-behaviour.md` §1).
         Reply::json(200, json!({ "error": code }))
     }
 }

@@ -1,12 +1,12 @@
 //! `zoho-sim`: a faithful, stateful emulator of Zoho Accounts and Zoho Desk API v1 for tests,
 //! benchmarks and the gateway's sandbox mode.
 //!
-//! The Accounts half behaves as `shared/zoho-spec.md` §1–2 describes the real service: the refresh
+//! The Accounts half behaves as `docs/zoho-behaviour.md` §1–2 describes the real service: the refresh
 //! grant with parameters in the query, a urlencoded or a multipart body; errors with HTTP 200; the
 //! throttle of 10 refreshes per refresh token per rolling 10 minutes (answered in each style Zoho
 //! has been seen using); a cap on live access tokens that silently evicts the oldest; revocation.
 //!
-//! The Desk half (`/api/v1`, spec §4–5) serves a deterministic seeded portal in Zoho's shapes
+//! The Desk half (`/api/v1`, `docs/zoho-behaviour.md` §4–5) serves a deterministic seeded portal in Zoho's shapes
 //! (string ids and counts, millisecond ISO times, fields no client knows) and enforces what Zoho
 //! enforces: tokens minted by the Accounts half, the `orgId` header, scopes, `limit` ranges,
 //! input validation, the concurrency limit and daily credits.

@@ -207,7 +207,7 @@ async fn revoke(State(shared): State<Arc<Shared>>, request: Request) -> Response
 }
 
 /// OAuth parameters from the query string, a urlencoded body or a multipart body; Zoho accepts
-/// all three (spec §1). Body values win over query values.
+/// all three (`zoho-behaviour.md` §1). Body values win over query values.
 async fn oauth_params(request: Request) -> Result<HashMap<String, String>, Response> {
     let bad =
         |what: &str| (StatusCode::BAD_REQUEST, format!("bad request: {what}")).into_response();

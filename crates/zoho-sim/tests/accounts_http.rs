@@ -1,5 +1,5 @@
 //! The Accounts half of the emulator exercised over real HTTP, as a client sees it
-//! (`shared/zoho-spec.md` §1–2).
+//! (`docs/zoho-behaviour.md` §1–2).
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! The Desk half of the emulator exercised over real HTTP, as a client sees it
-//! (`shared/zoho-spec.md` §4–5). Tokens come from the Accounts half's token endpoint.
+//! (`docs/zoho-behaviour.md` §4–5). Tokens come from the Accounts half's token endpoint.
 
 use std::collections::HashSet;
 use std::time::{Duration, UNIX_EPOCH};

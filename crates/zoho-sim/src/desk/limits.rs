@@ -1,4 +1,4 @@
-//! The two limits Zoho puts on a portal (spec §4 "Rate limits and credits"): concurrent calls,
+//! The two limits Zoho puts on a portal (`zoho-behaviour.md` §4 "Concurrency and credits"): concurrent calls,
 //! and daily API credits that come back at UTC midnight.
 
 use super::time::DAY_MS;

@@ -1,4 +1,4 @@
-//! The Desk half: Zoho Desk API v1 under `/api/v1` (`shared/zoho-spec.md` §4–5).
+//! The Desk half: Zoho Desk API v1 under `/api/v1` (`docs/zoho-behaviour.md` §4–5).
 //!
 //! One handler takes every `/api/v1` request through the same gate, so every endpoint enforces
 //! the same rules in the same order: concurrency limit, injected fault, OAuth token (checked
@@ -164,7 +164,7 @@ struct Endpoint {
     label: &'static str,
     /// Scopes required, all of them.
     needs: &'static [(&'static str, Op)],
-    /// Credits charged (spec §4: 1 for a get-by-id, 3 for a list or search).
+    /// Credits charged (`zoho-behaviour.md` §4: 1 for a get-by-id, 3 for a list or search).
     cost: u64,
     handler: Handler,
 }
@@ -553,7 +553,7 @@ fn check_org(desk: &Desk, headers: &HeaderMap) -> Result<(), Refusal> {
     } else if org.is_empty() {
         Err(error(422, "INVALID_DATA", "The orgId header is missing."))
     } else if org == desk.other_org_id {
-        // 401, like the other token problems; a client must not refresh on it (spec §4).
+        // 401, like the other token problems; a client must not refresh on it (`zoho-behaviour.md` §4).
         Err(error(
             401,
             "OAUTH_ORG_MISMATCH",
