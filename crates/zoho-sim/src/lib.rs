@@ -216,7 +216,7 @@ impl SimHandle {
             .expect("accounts lock")
             .token(&params, now);
         let mut stats = self.shared.stats.lock().expect("stats lock");
-        stats.token_requests += 1;
+        stats.record_token_request(now);
         stats.record_token(outcome);
         drop(stats);
         match reply.body {

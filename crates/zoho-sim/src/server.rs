@@ -166,11 +166,21 @@ impl Drop for Counted<'_> {
 
 async fn token(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let counted = Counted::start(&shared, "token");
-    shared.stats.lock().expect("stats lock").token_requests += 1;
+    let arrived = shared.clock.now();
+    shared
+        .stats
+        .lock()
+        .expect("stats lock")
+        .record_token_request(arrived);
     let kill = request.extensions().get::<ConnectionKill>().cloned();
+    let mut faulted = FaultedToken {
+        shared: &shared,
+        armed: true,
+    };
     if let Some(response) = apply_fault(&shared, Route::Token, kill.as_ref()).await {
         return counted.finish(response);
     }
+    faulted.armed = false;
     let params = match oauth_params(request).await {
         Ok(params) => params,
         Err(response) => return counted.finish(response),
@@ -189,6 +199,21 @@ async fn token(State(shared): State<Arc<Shared>>, request: Request) -> Response 
         .expect("stats lock")
         .record_token(outcome);
     counted.finish(reply_response(&reply))
+}
+
+/// Counts a token request as answered by a fault unless disarmed when the Accounts logic takes
+/// over; a dropped connection (which never returns from `apply_fault`) counts too.
+struct FaultedToken<'a> {
+    shared: &'a Shared,
+    armed: bool,
+}
+
+impl Drop for FaultedToken<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.stats.lock().expect("stats lock").token_faulted += 1;
+        }
+    }
 }
 
 async fn revoke(State(shared): State<Arc<Shared>>, request: Request) -> Response {

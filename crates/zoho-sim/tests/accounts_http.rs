@@ -424,9 +424,53 @@ async fn drop_fault_closes_the_connection_without_an_answer() {
     assert_eq!(stats.in_flight, 0);
     assert_eq!(sim.in_flight(), 0);
     assert_eq!(stats.tokens_minted, 0);
+    assert_eq!(
+        stats.token_faulted, 1,
+        "a dropped attempt is still an attempt"
+    );
 
     refresh(&client, &sim).await.access_token();
     assert_eq!(sim.stats().count("token", 200), 1);
+}
+
+/// Every attempt is counted with its outcome and its time, including those a fault answered
+/// before the Accounts logic ran: a client hammering Accounts during an outage shows.
+#[tokio::test]
+async fn every_token_attempt_is_counted_with_its_outcome_and_time() {
+    let sim = start().await;
+    let client = client();
+    sim.inject(Route::Token, Fault::Status { status: 503 }, Times::Next(2));
+    for _ in 0..2 {
+        assert_eq!(refresh(&client, &sim).await.status, 503);
+    }
+    refresh(&client, &sim).await.access_token();
+    let wrong_secret = refresh_params(DEFAULT_CLIENT_ID, "wrong", DEFAULT_REFRESH_TOKEN);
+    let refused = refresh_with(&client, &sim, &wrong_secret).await.json();
+    assert_eq!(refused["error"], "invalid_client_secret", "{refused}");
+    sim.advance_clock(Duration::from_secs(11 * 60));
+    refresh(&client, &sim).await.access_token();
+
+    let stats = sim.stats();
+    assert_eq!(stats.token_requests, 5);
+    assert_eq!(stats.token_request_times_ms.len(), 5);
+    assert_eq!(stats.token_faulted, 2);
+    assert_eq!(stats.token_rejected, 1);
+    assert_eq!(stats.token_throttled, 0);
+    assert_eq!(stats.tokens_minted, 2);
+    assert_eq!(stats.token_refused(), 3);
+    assert_eq!(
+        stats.tokens_minted + stats.token_refused(),
+        stats.token_requests
+    );
+    assert_eq!(
+        stats.most_token_requests_within(Duration::from_secs(600)),
+        4,
+        "the four before the clock jump share a window; the fifth is alone"
+    );
+    assert_eq!(
+        stats.most_token_requests_within(Duration::from_secs(3600)),
+        5
+    );
 }
 
 #[tokio::test]

@@ -1032,6 +1032,28 @@ async fn org_header_is_required_and_checked() {
     api.get("/tickets").await.assert_error(401, "UNAUTHORIZED");
 }
 
+/// The emulator records the name of every header that reaches Desk, so a test of a client can
+/// prove that a header (a caller's cookie, say) was never forwarded.
+#[tokio::test]
+async fn every_header_name_that_reaches_desk_is_recorded() {
+    let (sim, api) = setup().await;
+    api.get("/tickets?limit=1").await;
+    let seen = sim.stats().desk_header_names;
+    for name in ["authorization", "orgid"] {
+        assert!(seen.contains(name), "{name} missing from {seen:?}");
+    }
+    assert!(!seen.contains("cookie"), "{seen:?}");
+
+    let response = client()
+        .get(format!("{}/agents", sim.desk_url()))
+        .header("Cookie", "session=1")
+        .send()
+        .await
+        .expect("desk request");
+    assert_eq!(response.status(), 401, "no token: refused, but seen");
+    assert!(sim.stats().desk_header_names.contains("cookie"));
+}
+
 #[tokio::test]
 async fn scopes_are_enforced_with_401_scope_mismatch() {
     let sim = start_with(SimConfig::default()).await;

@@ -406,7 +406,15 @@ async fn process(shared: Arc<Shared>, request: Request) -> Option<Response> {
         .to_owned();
     let resolved = resolve(&method, &path);
     let counted = Counted::start(&shared, resolved.label(&method));
-    shared.stats.lock().expect("stats lock").desk_requests += 1;
+    {
+        let mut stats = shared.stats.lock().expect("stats lock");
+        stats.desk_requests += 1;
+        for name in request.headers().keys() {
+            if !stats.desk_header_names.contains(name.as_str()) {
+                stats.desk_header_names.insert(name.as_str().to_owned());
+            }
+        }
+    }
     let slot = Slot::enter(&shared.desk);
     let mut weight = 0;
     let faulted = if slot.admitted {
