@@ -107,6 +107,8 @@ mod tests {
         assert!(found > 0, "no metric names found: did telemetry.rs move?");
     }
 
+    /// The README opens with exactly two commands (the sandbox, then the test suite), and
+    /// `.ci/run` ends by running exactly that test command and runs no other cargo command.
     #[test]
     fn ci_runs_exactly_the_readme_test_command() {
         let readme = read("README.md");
@@ -114,15 +116,84 @@ mod tests {
             .split("```")
             .nth(1)
             .expect("README starts with a code block");
-        assert!(
-            first_block.contains("cargo xtask ci"),
-            "README's first code block lacks `cargo xtask ci`"
+        let commands: Vec<&str> = first_block
+            .lines()
+            .skip(1) // the info string (`sh`)
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(
+            commands.len(),
+            2,
+            "README's first block holds the sandbox and the test command: {commands:?}"
         );
+        assert!(commands[0].contains("serve --sandbox"), "{commands:?}");
+        let test_command = commands[1];
+        assert_eq!(test_command, "cargo xtask ci");
+
         let ci = read(".ci/run");
-        assert!(
-            ci.lines().any(|l| l.trim() == "cargo xtask ci"),
-            ".ci/run must run `cargo xtask ci`"
+        let steps: Vec<&str> = ci
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        assert_eq!(
+            steps.last().copied(),
+            Some(test_command),
+            ".ci/run must end with the README's test command"
         );
+        let cargo_runs: Vec<&&str> = steps
+            .iter()
+            .filter(|l| {
+                l.starts_with("cargo ") || l.contains("&& cargo ") || l.contains("; cargo ")
+            })
+            .collect();
+        assert_eq!(
+            cargo_runs,
+            [&test_command],
+            ".ci/run runs no cargo command but the README's"
+        );
+    }
+
+    /// The emulator shares no code with the clients it tests (a shared bug would hide itself):
+    /// no dependency of any kind on a client crate.
+    #[test]
+    fn zoho_sim_depends_on_no_client_crate() {
+        let output = std::process::Command::new(env!("CARGO"))
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--no-deps",
+                "--offline",
+            ])
+            .current_dir(root())
+            .output()
+            .expect("cargo metadata runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let packages = metadata["packages"].as_array().unwrap();
+        let sim = packages
+            .iter()
+            .find(|p| p["name"] == "zoho-sim")
+            .expect("zoho-sim is a workspace member");
+        let dependencies: Vec<&str> = sim["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["name"].as_str())
+            .collect();
+        assert!(dependencies.contains(&"axum"), "parsed: {dependencies:?}");
+        for client in ["zoho-auth", "zoho-desk-api", "gateway"] {
+            assert!(
+                !dependencies.contains(&client),
+                "zoho-sim depends on the client crate {client}"
+            );
+        }
     }
 
     /// `deploy/k8s/base/prometheusrule.yaml` is generated from the rules file by
