@@ -14,6 +14,7 @@ use std::process::{Command, ExitCode};
 mod bench;
 mod fuzz;
 mod k8s_rules;
+mod sabotage;
 mod tidy;
 
 fn main() -> ExitCode {
@@ -24,9 +25,10 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(args.iter().any(|a| a == "--quick")),
         Some("soak") => preflight().and_then(|()| soak(&args[1..])),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("sabotage") => sabotage::run(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!(
-                "usage: cargo xtask <command>\n\ncommands:\n  ci               install prometheus/redis-server if missing, promtool checks and rule tests,\n                   fmt --check, clippy -D warnings, the whole test suite\n  bench [--quick]  release benchmarks against their baselines: target/bench/report.md\n  soak [--minutes N] [--replicas N]\n                   fault-injection soak (default 2 minutes): target/soak/report.md\n  fuzz --smoke     replay every fuzz seed once through its libFuzzer target (fuzz/README.md)\n  fuzz <target> [--minutes N]\n                   a libFuzzer campaign (default 10 minutes) on one target\n  k8s-rules        regenerate deploy/k8s/base/prometheusrule.yaml from the rules file"
+                "usage: cargo xtask <command>\n\ncommands:\n  ci               install prometheus/redis-server if missing, promtool checks and rule tests,\n                   fmt --check, clippy -D warnings, the whole test suite\n  bench [--quick]  release benchmarks against their baselines: target/bench/report.md\n  soak [--minutes N] [--replicas N]\n                   fault-injection soak (default 2 minutes): target/soak/report.md\n  fuzz --smoke     replay every fuzz seed once through its libFuzzer target (fuzz/README.md)\n  fuzz <target> [--minutes N]\n                   a libFuzzer campaign (default 10 minutes) on one target\n  sabotage [--list | <name>...]\n                   break the code on purpose, one entry at a time, and check its test fails\n  k8s-rules        regenerate deploy/k8s/base/prometheusrule.yaml from the rules file"
             );
             Ok(())
         }

@@ -1,0 +1,230 @@
+//! `cargo xtask sabotage [--list | <name>...]`: proves that tests can fail. Each entry breaks the
+//! code in one small, deliberate way (one snippet of one file replaced), runs the test that guards
+//! the behaviour, expects it to FAIL, and restores the file whatever happens. A sabotage whose test
+//! still passes is reported as a survivor: that test guards nothing.
+//!
+//! Not part of `cargo xtask ci` (each entry rebuilds a crate); run it after changing a guarded
+//! behaviour or its test. Add an entry with every test written for a named defect.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// One deliberate breakage and the test that must catch it.
+struct Sabotage {
+    /// Short, stable name (`cargo xtask sabotage <name>`).
+    name: &'static str,
+    /// The behaviour the test guards, in a few words.
+    guards: &'static str,
+    /// The file broken, relative to the workspace root.
+    file: &'static str,
+    /// Text that occurs exactly once in `file`.
+    original: &'static str,
+    /// What replaces it.
+    broken: &'static str,
+    /// `cargo test` arguments that run the guarding test.
+    test: &'static [&'static str],
+}
+
+const SABOTAGES: &[Sabotage] = &[
+    Sabotage {
+        name: "retry-after-trusted",
+        guards: "Zoho's Retry-After is clamped, never trusted",
+        file: "crates/zoho-desk-api/src/client.rs",
+        original: ".map(retry_after_from_secs)",
+        broken: ".map(Duration::from_secs_f64)",
+        test: &[
+            "-p",
+            "zoho-desk-api",
+            "--test",
+            "headers",
+            "an_absurd_retry_after",
+        ],
+    },
+    Sabotage {
+        name: "sim-faulted-token-uncounted",
+        guards: "the emulator counts token attempts a fault answered",
+        file: "crates/zoho-sim/src/server.rs",
+        original: "        armed: true,",
+        broken: "        armed: false,",
+        test: &[
+            "-p",
+            "zoho-sim",
+            "--test",
+            "accounts_http",
+            "every_token_attempt",
+        ],
+    },
+    Sabotage {
+        name: "sim-desk-headers-unrecorded",
+        guards: "the emulator records every header name reaching Desk",
+        file: "crates/zoho-sim/src/desk/mod.rs",
+        original: "stats.desk_header_names.insert(name.as_str().to_owned());",
+        broken: "let _ = name;",
+        test: &["-p", "zoho-sim", "--test", "desk_http", "every_header_name"],
+    },
+    Sabotage {
+        name: "ci-runs-another-command",
+        guards: ".ci/run runs exactly the README's test command",
+        file: ".ci/run",
+        original: "\ncargo xtask ci\n",
+        broken: "\ncargo test --workspace\ncargo xtask ci\n",
+        test: &["-p", "xtask", "ci_runs_exactly_the_readme_test_command"],
+    },
+    Sabotage {
+        name: "sim-depends-on-a-client",
+        guards: "zoho-sim shares no code with the clients",
+        file: "crates/zoho-sim/Cargo.toml",
+        original: "[dev-dependencies]\n",
+        broken: "[dev-dependencies]\nzoho-auth.workspace = true\n",
+        test: &["-p", "xtask", "zoho_sim_depends_on_no_client_crate"],
+    },
+];
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|a| a == "--list") {
+        for s in SABOTAGES {
+            println!("{:32} {} ({})", s.name, s.guards, s.file);
+        }
+        return Ok(());
+    }
+    let chosen: Vec<&Sabotage> = if args.is_empty() {
+        SABOTAGES.iter().collect()
+    } else {
+        args.iter()
+            .map(|name| {
+                SABOTAGES
+                    .iter()
+                    .find(|s| s.name == name)
+                    .ok_or_else(|| format!("no sabotage named {name:?}; try --list"))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let root = workspace_root();
+    let mut survivors = Vec::new();
+    for sabotage in &chosen {
+        let caught = attempt(&root, sabotage)?;
+        println!(
+            "xtask sabotage: {:32} {}",
+            sabotage.name,
+            if caught { "caught" } else { "SURVIVED" }
+        );
+        if !caught {
+            survivors.push(sabotage.name);
+        }
+    }
+    println!(
+        "xtask sabotage: {} tried, {} caught, {} survived",
+        chosen.len(),
+        chosen.len() - survivors.len(),
+        survivors.len()
+    );
+    if survivors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("these sabotages went unnoticed: {survivors:?}"))
+    }
+}
+
+/// Breaks the file, runs the test, restores the file. `Ok(true)` when the test failed.
+fn attempt(root: &Path, sabotage: &Sabotage) -> Result<bool, String> {
+    let path = root.join(sabotage.file);
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", sabotage.file))?;
+    if text.matches(sabotage.original).count() != 1 {
+        return Err(format!(
+            "sabotage {}: {:?} must occur exactly once in {} (did the code move?)",
+            sabotage.name, sabotage.original, sabotage.file
+        ));
+    }
+    // A manifest sabotage rewrites the lock file too: restore both.
+    let lock = root.join("Cargo.lock");
+    let _restore_lock = Restore::snapshot(&lock)?;
+    let _restore = Restore::snapshot(&path)?;
+    fs::write(&path, text.replacen(sabotage.original, sabotage.broken, 1))
+        .map_err(|e| format!("{}: {e}", sabotage.file))?;
+    // A sabotage that does not build proves nothing about the test.
+    if !cargo_test(root, sabotage.test, true)? {
+        return Err(format!(
+            "sabotage {} breaks the build; it must compile and misbehave",
+            sabotage.name
+        ));
+    }
+    Ok(!cargo_test(root, sabotage.test, false)?)
+}
+
+/// `cargo test <args>` (only building it with `build_only`): did it succeed?
+fn cargo_test(root: &Path, args: &[&str], build_only: bool) -> Result<bool, String> {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    command.arg("test");
+    if build_only {
+        command.arg("--no-run");
+    }
+    let status = command
+        .args(args)
+        .current_dir(root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("could not run cargo: {e}"))?;
+    Ok(status.success())
+}
+
+/// Puts a file's original text back when dropped, even when the run stops on an error.
+struct Restore {
+    path: PathBuf,
+    text: String,
+}
+
+impl Restore {
+    fn snapshot(path: &Path) -> Result<Self, String> {
+        let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Restore {
+            path: path.to_path_buf(),
+            text,
+        })
+    }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if let Err(e) = fs::write(&self.path, &self.text) {
+            eprintln!(
+                "xtask sabotage: could not restore {}: {e}",
+                self.path.display()
+            );
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every sabotage still applies: its snippet occurs exactly once in its file.
+    #[test]
+    fn every_sabotage_still_applies() {
+        let root = workspace_root();
+        for s in SABOTAGES {
+            let text = fs::read_to_string(root.join(s.file)).unwrap();
+            assert_eq!(
+                text.matches(s.original).count(),
+                1,
+                "sabotage {}: snippet not found once in {}",
+                s.name,
+                s.file
+            );
+            assert_ne!(s.original, s.broken, "sabotage {} changes nothing", s.name);
+        }
+        let mut names: Vec<_> = SABOTAGES.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SABOTAGES.len(), "sabotage names are unique");
+    }
+}
