@@ -13,6 +13,7 @@ pub mod otel;
 pub mod passthrough;
 pub mod rate_limit;
 pub mod routes;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod server;
 pub mod state;

@@ -1,12 +1,15 @@
 //! The `zoho-gateway` binary.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use gateway::config::{self, Config, ConfigSource, EXIT_CONFIG, MapSource, ServerConfig};
-use gateway::{alerts, app, otel, sandbox, server, telemetry};
+use gateway::config::{self, Config, ConfigError, EXIT_CONFIG, LayeredSource, MapSource};
+#[cfg(feature = "sandbox")]
+use gateway::sandbox;
+use gateway::{alerts, app, otel, server, telemetry};
 use secrecy::ExposeSecret;
 use zoho_auth::TokenManager;
 use zoho_desk_api::DeskClient;
@@ -123,37 +126,91 @@ fn load_config(flags: MapSource, file: Option<PathBuf>) -> Result<Config, ExitCo
     let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     config::standard_sources(flags, file.as_deref(), &dir)
         .and_then(|sources| Config::load(&sources))
-        .map_err(|error| {
-            eprintln!("zoho-gateway: invalid configuration:\n{error}");
-            ExitCode::from(EXIT_CONFIG as u8)
-        })
+        .map_err(|error| config_error(&error))
+}
+
+fn config_error(error: &ConfigError) -> ExitCode {
+    eprintln!("zoho-gateway: invalid configuration:\n{error}");
+    ExitCode::from(EXIT_CONFIG as u8)
+}
+
+/// The running emulator of `serve --sandbox` and the token lifetime it was started with.
+#[cfg(feature = "sandbox")]
+struct Sandbox {
+    sim: zoho_sim::SimHandle,
+    token_lifetime: Duration,
+}
+
+#[cfg(feature = "sandbox")]
+impl Sandbox {
+    fn banner(&self, api: SocketAddr, admin: SocketAddr) -> String {
+        sandbox::banner(api, admin, &self.sim, self.token_lifetime)
+    }
+}
+
+/// Without the feature there is no emulator, and `--sandbox` is refused.
+#[cfg(not(feature = "sandbox"))]
+enum Sandbox {}
+
+#[cfg(not(feature = "sandbox"))]
+impl Sandbox {
+    fn banner(&self, _api: SocketAddr, _admin: SocketAddr) -> String {
+        match *self {}
+    }
+}
+
+/// Starts the emulator and overlays its Zoho values on `sources`.
+#[cfg(feature = "sandbox")]
+async fn start_sandbox(
+    args: &ServeArgs,
+    sources: LayeredSource,
+) -> Result<(LayeredSource, Sandbox), ExitCode> {
+    let token_lifetime =
+        Duration::from_secs(args.sandbox_token_lifetime).max(sandbox::MIN_TOKEN_LIFETIME);
+    match sandbox::start(token_lifetime).await {
+        Ok(sim) => Ok((
+            sandbox::sources(&sim, token_lifetime, sources),
+            Sandbox {
+                sim,
+                token_lifetime,
+            },
+        )),
+        Err(error) => {
+            eprintln!("zoho-gateway: cannot start the sandbox emulator: {error}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[cfg(not(feature = "sandbox"))]
+async fn start_sandbox(
+    _args: &ServeArgs,
+    _sources: LayeredSource,
+) -> Result<(LayeredSource, Sandbox), ExitCode> {
+    eprintln!(
+        "zoho-gateway: --sandbox needs the built-in emulator, and this binary was built without \
+         it (the `sandbox` cargo feature); rebuild with default features"
+    );
+    Err(ExitCode::FAILURE)
 }
 
 async fn serve(file: Option<PathBuf>, args: ServeArgs) -> ExitCode {
-    let flags = flag_source(&args);
-    let (config, sim) = if args.sandbox {
-        // Only server settings are read in the sandbox; Zoho settings come from the emulator.
-        let server = match sandbox_server_config(flags) {
-            Ok(server) => server,
+    let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let sources = match config::standard_sources(flag_source(&args), file.as_deref(), &dir) {
+        Ok(sources) => sources,
+        Err(error) => return config_error(&error),
+    };
+    let (sources, emulator) = if args.sandbox {
+        match start_sandbox(&args, sources).await {
+            Ok((sources, emulator)) => (sources, Some(emulator)),
             Err(code) => return code,
-        };
-        match sandbox::start(
-            server,
-            Duration::from_secs(args.sandbox_token_lifetime.max(30)),
-        )
-        .await
-        {
-            Ok((sim, config)) => (config, Some(sim)),
-            Err(error) => {
-                eprintln!("zoho-gateway: cannot start the sandbox emulator: {error}");
-                return ExitCode::FAILURE;
-            }
         }
     } else {
-        match load_config(flags, file) {
-            Ok(config) => (config, None),
-            Err(code) => return code,
-        }
+        (sources, None)
+    };
+    let config = match Config::load(&sources) {
+        Ok(config) => config,
+        Err(error) => return config_error(&error),
     };
     // Traces and alerts before the subscriber, which composes their layers.
     let traces = config
@@ -191,8 +248,8 @@ async fn serve(file: Option<PathBuf>, args: ServeArgs) -> ExitCode {
         }
     };
     let announce = |api, admin| {
-        if let Some(sim) = &sim {
-            println!("{}", sandbox::banner(api, admin, sim));
+        if let Some(emulator) = &emulator {
+            println!("{}", emulator.banner(api, admin));
         }
     };
     let result = app::run(config, metrics, announce, server::shutdown_signal()).await;
@@ -228,42 +285,6 @@ fn secrets(config: &Config) -> Vec<String> {
         secrets.push(redis.expose_secret().to_owned());
     }
     secrets
-}
-
-/// Server settings for the sandbox: the usual variables for listen addresses and limits, with
-/// Zoho's variables not required.
-fn sandbox_server_config(flags: MapSource) -> Result<ServerConfig, ExitCode> {
-    let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let sources = config::standard_sources(flags, None, &dir).map_err(|error| {
-        eprintln!("zoho-gateway: invalid configuration:\n{error}");
-        ExitCode::from(EXIT_CONFIG as u8)
-    })?;
-    // Fill Zoho's required variables with the emulator's, so the usual validation runs on the rest.
-    let mut with_sim = MapSource::new();
-    for name in config::var::ALL {
-        if let Some(value) = sources.get(name) {
-            with_sim.insert(name, value);
-        }
-    }
-    with_sim.insert(
-        config::var::ZOHO_DESK_CLIENT_ID,
-        zoho_sim::DEFAULT_CLIENT_ID,
-    );
-    with_sim.insert(
-        config::var::ZOHO_DESK_CLIENT_SECRET,
-        zoho_sim::DEFAULT_CLIENT_SECRET,
-    );
-    with_sim.insert(
-        config::var::ZOHO_DESK_REFRESH_TOKEN,
-        zoho_sim::DEFAULT_REFRESH_TOKEN,
-    );
-    with_sim.insert(config::var::ZOHO_DESK_ORG_ID, zoho_sim::DEFAULT_ORG_ID);
-    Config::load(&with_sim)
-        .map(|config| config.server)
-        .map_err(|error| {
-            eprintln!("zoho-gateway: invalid configuration:\n{error}");
-            ExitCode::from(EXIT_CONFIG as u8)
-        })
 }
 
 async fn check(file: Option<PathBuf>) -> ExitCode {
