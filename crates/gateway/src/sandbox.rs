@@ -35,8 +35,14 @@ pub async fn start(token_lifetime: Duration) -> std::io::Result<SimHandle> {
 pub fn sources(sim: &SimHandle, token_lifetime: Duration, usual: LayeredSource) -> LayeredSource {
     let emulator = MapSource::new()
         .with(var::ZOHO_DESK_CLIENT_ID, zoho_sim::DEFAULT_CLIENT_ID)
-        .with(var::ZOHO_DESK_CLIENT_SECRET, zoho_sim::DEFAULT_CLIENT_SECRET)
-        .with(var::ZOHO_DESK_REFRESH_TOKEN, zoho_sim::DEFAULT_REFRESH_TOKEN)
+        .with(
+            var::ZOHO_DESK_CLIENT_SECRET,
+            zoho_sim::DEFAULT_CLIENT_SECRET,
+        )
+        .with(
+            var::ZOHO_DESK_REFRESH_TOKEN,
+            zoho_sim::DEFAULT_REFRESH_TOKEN,
+        )
         .with(var::ZOHO_DESK_ORG_ID, sim.desk_org_id())
         .with(var::ZOHO_ACCOUNTS_URL, sim.accounts_url())
         .with(var::ZOHO_DESK_API_URL, sim.desk_url());
@@ -67,7 +73,12 @@ impl ConfigSource for Labelled {
 }
 
 /// What to try, printed at start.
-pub fn banner(api: SocketAddr, admin: SocketAddr, sim: &SimHandle, token_lifetime: Duration) -> String {
+pub fn banner(
+    api: SocketAddr,
+    admin: SocketAddr,
+    sim: &SimHandle,
+    token_lifetime: Duration,
+) -> String {
     format!(
         "\nzoho-gateway sandbox: a seeded Zoho Desk portal is emulated at {emulator} (tokens live {lifetime}).\n\
          Try:\n\

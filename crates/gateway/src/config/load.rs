@@ -374,13 +374,14 @@ impl Reader<'_> {
 
     /// The value of `name`, or the table's default text for it (parsed like any value).
     fn or_default(&mut self, name: &'static str) -> Option<Value> {
-        self.optional(name).or_else(|| match var::variable(name)?.default {
-            DefaultValue::Text(text) => Some(Value {
-                text: text.to_owned(),
-                origin: "the default".to_owned(),
-            }),
-            _ => None,
-        })
+        self.optional(name)
+            .or_else(|| match var::variable(name)?.default {
+                DefaultValue::Text(text) => Some(Value {
+                    text: text.to_owned(),
+                    origin: "the default".to_owned(),
+                }),
+                _ => None,
+            })
     }
 }
 

@@ -7,7 +7,6 @@ use std::fmt;
 /// Exit code for invalid configuration (`EX_CONFIG` in `sysexits.h`).
 pub const EXIT_CONFIG: i32 = 64;
 
-
 /// One thing wrong with the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {

@@ -222,7 +222,9 @@ impl FileSource {
                 }
                 None => problems.push(Problem::new(
                     var::ZOHO_GATEWAY_CONFIG,
-                    format!("{label}: {key} must be a string, number, boolean or an array of those"),
+                    format!(
+                        "{label}: {key} must be a string, number, boolean or an array of those"
+                    ),
                 )),
             }
         }
@@ -400,8 +402,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::config::fixtures::{SECRET, minimal, temp_dir};
     use crate::config::Config;
+    use crate::config::fixtures::{SECRET, minimal, temp_dir};
 
     #[test]
     fn precedence_is_flags_env_dotenv_local_dotenv_toml() {
@@ -537,5 +539,4 @@ mod tests {
         assert!(text.contains("invalid TOML at line 2"), "{text}");
         assert!(!text.contains(SECRET), "{text}");
     }
-
 }

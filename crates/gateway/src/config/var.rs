@@ -215,7 +215,11 @@ mod tests {
     #[test]
     fn derived_lists_follow_the_table() {
         assert_eq!(ALL.len(), VARIABLES.len());
-        assert!(ALL.iter().zip(VARIABLES).all(|(name, row)| *name == row.name));
+        assert!(
+            ALL.iter()
+                .zip(VARIABLES)
+                .all(|(name, row)| *name == row.name)
+        );
         let secrets: Vec<&str> = VARIABLES
             .iter()
             .filter(|row| row.secret)
