@@ -240,8 +240,6 @@ impl Config {
 }
 
 /// A value read from a source, with where it came from.
-
-/// A value read from a source, with where it came from.
 struct Value {
     text: String,
     origin: String,
@@ -897,5 +895,17 @@ mod tests {
             Some("ci")
         );
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn every_number_in_the_table_is_checked_against_its_range() {
+        for row in var::VARIABLES {
+            let DefaultValue::Number { min, max, .. } = row.default else {
+                continue;
+            };
+            load(minimal().with(row.name, min.to_string()))
+                .unwrap_or_else(|err| panic!("{}={min} is in range: {err}", row.name));
+            fails_on(minimal().with(row.name, (max + 1).to_string()), row.name);
+        }
     }
 }
