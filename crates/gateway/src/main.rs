@@ -47,6 +47,9 @@ enum Command {
 #[derive(Debug, Args)]
 struct ServeArgs {
     /// Run against a built-in Zoho emulator with a seeded portal; needs no other configuration.
+    ///
+    /// The emulator supplies the Zoho credentials and URLs; every other setting (API keys, rate
+    /// limits, CORS, Sentry, OTLP, …) is read and checked as without --sandbox.
     #[arg(long)]
     sandbox: bool,
     /// Token lifetime in the sandbox, in seconds.
