@@ -10,7 +10,11 @@ use secrecy::{ExposeSecret, SecretString};
 use zoho_auth::store::EncryptionKeys;
 use zoho_auth::{AccessToken, DataCentre, ZohoEndpoints};
 
-use super::parse::*;
+use super::parse::{
+    endpoint_message, parse_bool, parse_cors_origins, parse_data_centre, parse_integer,
+    parse_org_id, parse_otlp_endpoint, parse_redis_url, parse_sentry_dsn, parse_socket_addr,
+    plain_token, same_port,
+};
 use super::var::{self, DefaultValue, Variable};
 use super::{
     Config, ConfigError, ConfigSource, LogFormat, Problem, RateLimitConfig, SecurityConfig,
