@@ -18,12 +18,13 @@
 //! `docs/configuration.md` reproduces. The names are those of the original Next.js integration
 //! (`ZOHO_DESK_*`) plus the gateway's own (`GATEWAY_*`).
 //!
-//! Layout: `problem` (the error leaf other modules import), `var` (the table), `sources`,
+//! Layout: `problem` (the error leaf: modules that report configuration problems import
+//! `crate::config::problem`, not the loader), `var` (the table), `sources`,
 //! `parse` (single values), `load` (the validation that builds a [`Config`]).
 
 mod load;
 mod parse;
-mod problem;
+pub(crate) mod problem;
 mod sources;
 pub mod var;
 
@@ -44,7 +45,7 @@ use crate::passthrough::Allowlist;
 
 pub use problem::{ConfigError, EXIT_CONFIG, Problem, io_error_reason};
 pub use sources::{
-    ConfigSource, EnvSource, FileFormat, FileSource, LayeredSource, MapSource, standard_sources,
+    ConfigSource, EnvSource, FileSource, LayeredSource, MapSource, standard_sources,
 };
 
 /// Everything the gateway needs, validated.

@@ -93,7 +93,7 @@ pub struct FileSource {
 
 /// The syntax of a [`FileSource`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileFormat {
+enum FileFormat {
     /// `NAME=value` lines, parsed with `dotenvy`.
     Dotenv,
     /// A TOML table whose keys are the variable names.
@@ -251,11 +251,6 @@ impl FileSource {
     /// The file this source was read from.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// The file's syntax.
-    pub fn format(&self) -> FileFormat {
-        self.format
     }
 }
 
