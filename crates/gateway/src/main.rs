@@ -1,6 +1,5 @@
 //! The `zoho-gateway` binary.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -8,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use gateway::config::{self, Config, ConfigError, EXIT_CONFIG, LayeredSource, MapSource};
 #[cfg(feature = "sandbox")]
-use gateway::sandbox;
+use gateway::sandbox::Sandbox;
 use gateway::{alerts, app, otel, server, telemetry};
 use secrecy::ExposeSecret;
 use zoho_auth::TokenManager;
@@ -137,27 +136,13 @@ fn config_error(error: &ConfigError) -> ExitCode {
     ExitCode::from(EXIT_CONFIG as u8)
 }
 
-/// The running emulator of `serve --sandbox` and the token lifetime it was started with.
-#[cfg(feature = "sandbox")]
-struct Sandbox {
-    sim: zoho_sim::SimHandle,
-    token_lifetime: Duration,
-}
-
-#[cfg(feature = "sandbox")]
-impl Sandbox {
-    fn banner(&self, api: SocketAddr, admin: SocketAddr) -> String {
-        sandbox::banner(api, admin, &self.sim, self.token_lifetime)
-    }
-}
-
 /// Without the feature there is no emulator, and `--sandbox` is refused.
 #[cfg(not(feature = "sandbox"))]
 enum Sandbox {}
 
 #[cfg(not(feature = "sandbox"))]
 impl Sandbox {
-    fn banner(&self, _api: SocketAddr, _admin: SocketAddr) -> String {
+    fn banner(&self, _api: std::net::SocketAddr, _admin: std::net::SocketAddr) -> String {
         match *self {}
     }
 }
@@ -168,16 +153,8 @@ async fn start_sandbox(
     args: &ServeArgs,
     sources: LayeredSource,
 ) -> Result<(LayeredSource, Sandbox), ExitCode> {
-    let token_lifetime =
-        Duration::from_secs(args.sandbox_token_lifetime).max(sandbox::MIN_TOKEN_LIFETIME);
-    match sandbox::start(token_lifetime).await {
-        Ok(sim) => Ok((
-            sandbox::sources(&sim, token_lifetime, sources),
-            Sandbox {
-                sim,
-                token_lifetime,
-            },
-        )),
+    match Sandbox::start(Duration::from_secs(args.sandbox_token_lifetime)).await {
+        Ok(sandbox) => Ok((sandbox.sources(sources), sandbox)),
         Err(error) => {
             eprintln!("zoho-gateway: cannot start the sandbox emulator: {error}");
             Err(ExitCode::FAILURE)

@@ -16,46 +16,78 @@ use crate::config::{ConfigSource, LayeredSource, MapSource, var};
 /// Shortest token lifetime the sandbox accepts: the refresh margin needs room below it.
 pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(30);
 
-/// Starts the emulator, issuing tokens that live `token_lifetime`.
-pub async fn start(token_lifetime: Duration) -> std::io::Result<SimHandle> {
-    ZohoSim::start(SimConfig {
-        accounts: AccountsConfig {
-            token_lifetime,
-            ..AccountsConfig::default()
-        },
-        ..SimConfig::default()
-    })
-    .await
+/// The running emulator and the token lifetime it issues.
+#[derive(Debug)]
+pub struct Sandbox {
+    sim: SimHandle,
+    token_lifetime: Duration,
 }
 
-/// `usual` with the emulator's Zoho values above it (they win over flags, the environment and
-/// files, so a real `.env` cannot send the emulator's credentials to real Zoho) and, below it, a
-/// refresh margin scaled to `token_lifetime` for when none is configured (the production default
-/// of 60 s would exceed a short sandbox token's life).
-pub fn sources(sim: &SimHandle, token_lifetime: Duration, usual: LayeredSource) -> LayeredSource {
-    let emulator = MapSource::new()
-        .with(var::ZOHO_DESK_CLIENT_ID, zoho_sim::DEFAULT_CLIENT_ID)
-        .with(
-            var::ZOHO_DESK_CLIENT_SECRET,
-            zoho_sim::DEFAULT_CLIENT_SECRET,
+impl Sandbox {
+    /// Starts the emulator, issuing tokens that live `token_lifetime` (at least
+    /// [`MIN_TOKEN_LIFETIME`]).
+    pub async fn start(token_lifetime: Duration) -> std::io::Result<Sandbox> {
+        let token_lifetime = token_lifetime.max(MIN_TOKEN_LIFETIME);
+        let sim = ZohoSim::start(SimConfig {
+            accounts: AccountsConfig {
+                token_lifetime,
+                ..AccountsConfig::default()
+            },
+            ..SimConfig::default()
+        })
+        .await?;
+        Ok(Sandbox {
+            sim,
+            token_lifetime,
+        })
+    }
+
+    /// `usual` with the emulator's Zoho values above it (they win over flags, the environment
+    /// and files, so a real `.env` cannot send the emulator's credentials to real Zoho) and,
+    /// below it, a refresh margin scaled to the token lifetime for when none is configured (the
+    /// production default of 60 s would exceed a short sandbox token's life).
+    pub fn sources(&self, usual: LayeredSource) -> LayeredSource {
+        let sim = &self.sim;
+        let emulator = MapSource::new()
+            .with(var::ZOHO_DESK_CLIENT_ID, zoho_sim::DEFAULT_CLIENT_ID)
+            .with(
+                var::ZOHO_DESK_CLIENT_SECRET,
+                zoho_sim::DEFAULT_CLIENT_SECRET,
+            )
+            .with(
+                var::ZOHO_DESK_REFRESH_TOKEN,
+                zoho_sim::DEFAULT_REFRESH_TOKEN,
+            )
+            .with(var::ZOHO_DESK_ORG_ID, sim.desk_org_id())
+            .with(var::ZOHO_ACCOUNTS_URL, sim.accounts_url())
+            .with(var::ZOHO_DESK_API_URL, sim.desk_url());
+        let margin = zoho_auth::DEFAULT_REFRESH_MARGIN.min(self.token_lifetime / 4);
+        let fallback = MapSource::new().with(
+            var::ZOHO_TOKEN_REFRESH_MARGIN_SECS,
+            margin.as_secs().to_string(),
+        );
+        let mut layers = LayeredSource::new();
+        layers.push(Labelled("the sandbox emulator", emulator));
+        layers.push(usual);
+        layers.push(Labelled("the sandbox's defaults", fallback));
+        layers
+    }
+
+    /// What to try, printed at start.
+    pub fn banner(&self, api: SocketAddr, admin: SocketAddr) -> String {
+        format!(
+            "\nzoho-gateway sandbox: a seeded Zoho Desk portal is emulated at {emulator} (tokens live {lifetime}).\n\
+             Try:\n\
+             \x20 curl -s http://{api}/api/zoho-desk/token\n\
+             \x20 curl -s 'http://{api}/api/zoho-desk/tickets?limit=5'\n\
+             \x20 curl -s 'http://{api}/api/zoho-desk/contacts?limit=5'\n\
+             \x20 curl -s -X POST http://{api}/api/zoho-desk/token\n\
+             \x20 curl -s http://{admin}/metrics | grep zoho_token\n\
+             \x20 open http://{api}/docs   (OpenAPI: http://{api}/openapi.json)\n",
+            emulator = self.sim.base_url(),
+            lifetime = lifetime_text(self.token_lifetime),
         )
-        .with(
-            var::ZOHO_DESK_REFRESH_TOKEN,
-            zoho_sim::DEFAULT_REFRESH_TOKEN,
-        )
-        .with(var::ZOHO_DESK_ORG_ID, sim.desk_org_id())
-        .with(var::ZOHO_ACCOUNTS_URL, sim.accounts_url())
-        .with(var::ZOHO_DESK_API_URL, sim.desk_url());
-    let margin = zoho_auth::DEFAULT_REFRESH_MARGIN.min(token_lifetime / 4);
-    let fallback = MapSource::new().with(
-        var::ZOHO_TOKEN_REFRESH_MARGIN_SECS,
-        margin.as_secs().to_string(),
-    );
-    let mut layers = LayeredSource::new();
-    layers.push(Labelled("the sandbox emulator", emulator));
-    layers.push(usual);
-    layers.push(Labelled("the sandbox's defaults", fallback));
-    layers
+    }
 }
 
 /// A source named for messages by where its values come from.
@@ -70,27 +102,6 @@ impl ConfigSource for Labelled {
     fn describe(&self) -> String {
         self.0.to_owned()
     }
-}
-
-/// What to try, printed at start.
-pub fn banner(
-    api: SocketAddr,
-    admin: SocketAddr,
-    sim: &SimHandle,
-    token_lifetime: Duration,
-) -> String {
-    format!(
-        "\nzoho-gateway sandbox: a seeded Zoho Desk portal is emulated at {emulator} (tokens live {lifetime}).\n\
-         Try:\n\
-         \x20 curl -s http://{api}/api/zoho-desk/token\n\
-         \x20 curl -s 'http://{api}/api/zoho-desk/tickets?limit=5'\n\
-         \x20 curl -s 'http://{api}/api/zoho-desk/contacts?limit=5'\n\
-         \x20 curl -s -X POST http://{api}/api/zoho-desk/token\n\
-         \x20 curl -s http://{admin}/metrics | grep zoho_token\n\
-         \x20 open http://{api}/docs   (OpenAPI: http://{api}/openapi.json)\n",
-        emulator = sim.base_url(),
-        lifetime = lifetime_text(token_lifetime),
-    )
 }
 
 /// `5 minutes`, `1 minute`, `90 seconds`.
@@ -117,7 +128,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_emulator_wins_and_every_other_variable_is_read() {
-        let sim = start(MIN_TOKEN_LIFETIME).await.unwrap();
+        let sandbox = Sandbox::start(Duration::ZERO).await.unwrap();
         let mut usual = LayeredSource::new();
         usual.push(
             MapSource::new()
@@ -125,12 +136,13 @@ mod tests {
                 .with(var::ZOHO_ACCOUNTS_URL, "https://accounts.zoho.eu")
                 .with(var::GATEWAY_RATE_LIMIT_BURST, "3"),
         );
-        let config = Config::load(&sources(&sim, MIN_TOKEN_LIFETIME, usual)).unwrap();
+        let config = Config::load(&sandbox.sources(usual)).unwrap();
+        let sim = &sandbox.sim;
         assert_eq!(config.zoho.client_id, zoho_sim::DEFAULT_CLIENT_ID);
         assert_eq!(config.zoho.endpoints.accounts_url(), sim.accounts_url());
         assert_eq!(config.zoho.endpoints.desk_api_url(), sim.desk_url());
         assert_eq!(config.security.rate_limit.burst.get(), 3);
-        // 30 s tokens: a quarter of their life, not the production minute.
+        // Raised to 30 s tokens; the margin is a quarter of their life, not the production minute.
         assert_eq!(config.zoho.refresh_margin, Duration::from_secs(7));
     }
 }
