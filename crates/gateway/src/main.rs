@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use gateway::config::{self, Config, ConfigError, EXIT_CONFIG, LayeredSource, MapSource};
+use gateway::config::{
+    self, Config, ConfigError, ConfigSource, EXIT_CONFIG, LayeredSource, MapSource,
+};
 #[cfg(feature = "sandbox")]
 use gateway::sandbox::Sandbox;
 use gateway::{alerts, app, otel, server, telemetry};
@@ -203,7 +205,7 @@ async fn serve(file: Option<PathBuf>, args: ServeArgs) -> ExitCode {
                 .ok()
         });
     let (alerts, alert_layer) = match &config.telemetry.sentry_dsn {
-        Some(dsn) => match alerts::init(dsn.expose_secret(), secrets(&config)) {
+        Some(dsn) => match alerts::init(dsn.expose_secret(), secrets(&sources)) {
             Ok((guard, layer)) => {
                 guard.bind_main_hub();
                 (Some(guard), Some(layer))
@@ -252,19 +254,18 @@ async fn serve(file: Option<PathBuf>, args: ServeArgs) -> ExitCode {
     }
 }
 
-/// The values Sentry events must never contain, whatever shape they have.
-fn secrets(config: &Config) -> Vec<String> {
-    let mut secrets = vec![
-        config.zoho.client_secret.expose_secret().to_owned(),
-        config.zoho.refresh_token.expose_secret().to_owned(),
-    ];
-    if let Some(fallback) = &config.zoho.fallback_access_token {
-        secrets.push(fallback.expose_secret().to_owned());
-    }
-    if let Some(redis) = &config.zoho.redis_url {
-        secrets.push(redis.expose_secret().to_owned());
-    }
-    secrets
+/// The values Sentry events must never contain: the value of every secret variable of the
+/// table as configured, and each comma-separated part of it on its own (a Redis node URL, an API
+/// key entry).
+fn secrets(sources: &dyn ConfigSource) -> Vec<String> {
+    config::var::SECRETS
+        .iter()
+        .filter_map(|name| sources.get(name))
+        .flat_map(|value| {
+            let parts: Vec<String> = value.split(',').map(|p| p.trim().to_owned()).collect();
+            std::iter::once(value.trim().to_owned()).chain(parts)
+        })
+        .collect()
 }
 
 async fn check(file: Option<PathBuf>) -> ExitCode {
