@@ -1,4 +1,4 @@
-//! The gateway's configuration: the TOML file parser (`TomlSource::parse`) and the
+//! The gateway's configuration: the TOML file parser (`FileSource::parse_toml`) and the
 //! variable-level validation (`Config::load`).
 //!
 //! Input: text, read two ways: as a TOML file, and as `NAME=VALUE` lines (names and values
@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use gateway::config::{Config, ConfigError, ConfigSource, MapSource, TomlSource, var};
+use gateway::config::{Config, ConfigError, ConfigSource, FileSource, MapSource, var};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         })
         .collect();
     load(&map);
-    match TomlSource::parse(Path::new("fuzz.toml"), &text) {
+    match FileSource::parse_toml(Path::new("fuzz.toml"), &text) {
         Ok(file) => load(&file),
         // A file that does not parse has no values yet: check its error against the values the
         // lines reading found, which covers `NAME = "value"` lines. Keys are named in messages

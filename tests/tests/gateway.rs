@@ -627,3 +627,89 @@ async fn the_sandbox_needs_no_configuration() {
         "{output}"
     );
 }
+
+/// `serve --sandbox` with its listeners on port 0 and `env` as the only configuration.
+async fn sandbox(extra_args: &[&str], env: &[(String, String)]) -> Gateway {
+    let mut args = vec![
+        "serve",
+        "--sandbox",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra_args);
+    Gateway::start_with_args(&args, env).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_honours_api_keys_and_rate_limits() {
+    const KEY: &str = "sandbox-reader-key-0123456789";
+    let env: Vec<(String, String)> = [
+        ("GATEWAY_API_KEYS", format!("demo:read:{KEY}")),
+        ("GATEWAY_RATE_LIMIT_PER_SECOND", "1".to_owned()),
+        ("GATEWAY_RATE_LIMIT_BURST", "2".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let gateway = sandbox(&[], &env).await;
+    let client = http();
+    let url = format!("{}/api/zoho-desk/departments", gateway.api);
+
+    let anonymous = client.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401, "a sandbox with keys needs one");
+
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = client
+            .get(&url)
+            .header("x-api-key", KEY)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(
+        &statuses[..2],
+        [200, 200],
+        "the burst of 2 is served: {statuses:?}"
+    );
+    assert!(
+        statuses[2..].iter().all(|s| *s == 429),
+        "past the burst the key is limited at 1/s: {statuses:?}"
+    );
+    assert!(!gateway.output().contains(KEY), "a key reached the logs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_banner_shows_the_token_lifetime_used() {
+    let gateway = sandbox(&["--sandbox-token-lifetime", "90"], &[]).await;
+    // The banner follows the listening line; a request gives it time to arrive.
+    let (status, _) = get_json(&http(), &format!("{}/api/zoho-desk/token", gateway.api)).await;
+    assert_eq!(status, 200);
+    let output = gateway.output();
+    assert!(output.contains("tokens live 90 seconds"), "{output}");
+    assert!(!output.contains("5 minutes"), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_without_keys_still_refuses_a_public_listener() {
+    let (code, output) = run(
+        &[
+            "serve",
+            "--sandbox",
+            "--listen",
+            "0.0.0.0:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, Some(64), "{output}");
+    assert!(
+        output.contains("refusing to serve without API keys on a non-loopback address"),
+        "{output}"
+    );
+}

@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::ExposeSecret;
@@ -22,7 +21,7 @@ pub fn build_state(zoho: &ZohoConfig, allowlist: Allowlist) -> AppState {
         .refresh_margin(zoho.refresh_margin)
         .refresh_jitter(zoho.refresh_jitter)
         .expiry_skew(zoho.expiry_skew)
-        .refresh_budget(zoho.refresh_budget, Duration::from_secs(600))
+        .refresh_budget(zoho.refresh_budget, zoho_auth::DEFAULT_BUDGET_WINDOW)
         .fallback_token(zoho.fallback_access_token.clone());
     if let Some(url) = &zoho.redis_url {
         // Fleet mode: one token for every replica. Config guarantees encryption unless

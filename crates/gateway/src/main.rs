@@ -5,8 +5,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use gateway::config::{self, Config, ConfigSource, EXIT_CONFIG, MapSource, ServerConfig};
-use gateway::{alerts, app, otel, sandbox, server, telemetry};
+use gateway::config::{
+    self, Config, ConfigError, ConfigSource, EXIT_CONFIG, LayeredSource, MapSource,
+};
+#[cfg(feature = "sandbox")]
+use gateway::sandbox::Sandbox;
+use gateway::{alerts, app, otel, server, telemetry};
 use secrecy::ExposeSecret;
 use zoho_auth::TokenManager;
 use zoho_desk_api::DeskClient;
@@ -44,6 +48,9 @@ enum Command {
 #[derive(Debug, Args)]
 struct ServeArgs {
     /// Run against a built-in Zoho emulator with a seeded portal; needs no other configuration.
+    ///
+    /// The emulator supplies the Zoho credentials and URLs; every other setting (API keys, rate
+    /// limits, CORS, Sentry, OTLP, …) is read and checked as without --sandbox.
     #[arg(long)]
     sandbox: bool,
     /// Token lifetime in the sandbox, in seconds.
@@ -123,37 +130,69 @@ fn load_config(flags: MapSource, file: Option<PathBuf>) -> Result<Config, ExitCo
     let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     config::standard_sources(flags, file.as_deref(), &dir)
         .and_then(|sources| Config::load(&sources))
-        .map_err(|error| {
-            eprintln!("zoho-gateway: invalid configuration:\n{error}");
-            ExitCode::from(EXIT_CONFIG as u8)
-        })
+        .map_err(|error| config_error(&error))
+}
+
+fn config_error(error: &ConfigError) -> ExitCode {
+    eprintln!("zoho-gateway: invalid configuration:\n{error}");
+    ExitCode::from(EXIT_CONFIG as u8)
+}
+
+/// Without the feature there is no emulator, and `--sandbox` is refused.
+#[cfg(not(feature = "sandbox"))]
+enum Sandbox {}
+
+#[cfg(not(feature = "sandbox"))]
+impl Sandbox {
+    fn banner(&self, _api: std::net::SocketAddr, _admin: std::net::SocketAddr) -> String {
+        match *self {}
+    }
+}
+
+/// Starts the emulator and overlays its Zoho values on `sources`.
+#[cfg(feature = "sandbox")]
+async fn start_sandbox(
+    args: &ServeArgs,
+    sources: LayeredSource,
+) -> Result<(LayeredSource, Sandbox), ExitCode> {
+    match Sandbox::start(Duration::from_secs(args.sandbox_token_lifetime)).await {
+        Ok(sandbox) => Ok((sandbox.sources(sources), sandbox)),
+        Err(error) => {
+            eprintln!("zoho-gateway: cannot start the sandbox emulator: {error}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[cfg(not(feature = "sandbox"))]
+async fn start_sandbox(
+    _args: &ServeArgs,
+    _sources: LayeredSource,
+) -> Result<(LayeredSource, Sandbox), ExitCode> {
+    eprintln!(
+        "zoho-gateway: --sandbox needs the built-in emulator, and this binary was built without \
+         it (the `sandbox` cargo feature); rebuild with default features"
+    );
+    Err(ExitCode::FAILURE)
 }
 
 async fn serve(file: Option<PathBuf>, args: ServeArgs) -> ExitCode {
-    let flags = flag_source(&args);
-    let (config, sim) = if args.sandbox {
-        // Only server settings are read in the sandbox; Zoho settings come from the emulator.
-        let server = match sandbox_server_config(flags) {
-            Ok(server) => server,
+    let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let sources = match config::standard_sources(flag_source(&args), file.as_deref(), &dir) {
+        Ok(sources) => sources,
+        Err(error) => return config_error(&error),
+    };
+    let (sources, emulator) = if args.sandbox {
+        match start_sandbox(&args, sources).await {
+            Ok((sources, emulator)) => (sources, Some(emulator)),
             Err(code) => return code,
-        };
-        match sandbox::start(
-            server,
-            Duration::from_secs(args.sandbox_token_lifetime.max(30)),
-        )
-        .await
-        {
-            Ok((sim, config)) => (config, Some(sim)),
-            Err(error) => {
-                eprintln!("zoho-gateway: cannot start the sandbox emulator: {error}");
-                return ExitCode::FAILURE;
-            }
         }
     } else {
-        match load_config(flags, file) {
-            Ok(config) => (config, None),
-            Err(code) => return code,
-        }
+        (sources, None)
+    };
+    let config = match Config::load(&sources) {
+        Ok(config) => config,
+        Err(error) => return config_error(&error),
     };
     // Traces and alerts before the subscriber, which composes their layers.
     let traces = config
@@ -166,7 +205,7 @@ async fn serve(file: Option<PathBuf>, args: ServeArgs) -> ExitCode {
                 .ok()
         });
     let (alerts, alert_layer) = match &config.telemetry.sentry_dsn {
-        Some(dsn) => match alerts::init(dsn.expose_secret(), secrets(&config)) {
+        Some(dsn) => match alerts::init(dsn.expose_secret(), secrets(&sources)) {
             Ok((guard, layer)) => {
                 guard.bind_main_hub();
                 (Some(guard), Some(layer))
@@ -191,8 +230,8 @@ async fn serve(file: Option<PathBuf>, args: ServeArgs) -> ExitCode {
         }
     };
     let announce = |api, admin| {
-        if let Some(sim) = &sim {
-            println!("{}", sandbox::banner(api, admin, sim));
+        if let Some(emulator) = &emulator {
+            println!("{}", emulator.banner(api, admin));
         }
     };
     let result = app::run(config, metrics, announce, server::shutdown_signal()).await;
@@ -215,55 +254,18 @@ async fn serve(file: Option<PathBuf>, args: ServeArgs) -> ExitCode {
     }
 }
 
-/// The values Sentry events must never contain, whatever shape they have.
-fn secrets(config: &Config) -> Vec<String> {
-    let mut secrets = vec![
-        config.zoho.client_secret.expose_secret().to_owned(),
-        config.zoho.refresh_token.expose_secret().to_owned(),
-    ];
-    if let Some(fallback) = &config.zoho.fallback_access_token {
-        secrets.push(fallback.expose_secret().to_owned());
-    }
-    if let Some(redis) = &config.zoho.redis_url {
-        secrets.push(redis.expose_secret().to_owned());
-    }
-    secrets
-}
-
-/// Server settings for the sandbox: the usual variables for listen addresses and limits, with
-/// Zoho's variables not required.
-fn sandbox_server_config(flags: MapSource) -> Result<ServerConfig, ExitCode> {
-    let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let sources = config::standard_sources(flags, None, &dir).map_err(|error| {
-        eprintln!("zoho-gateway: invalid configuration:\n{error}");
-        ExitCode::from(EXIT_CONFIG as u8)
-    })?;
-    // Fill Zoho's required variables with the emulator's, so the usual validation runs on the rest.
-    let mut with_sim = MapSource::new();
-    for name in config::var::ALL {
-        if let Some(value) = sources.get(name) {
-            with_sim.insert(name, value);
-        }
-    }
-    with_sim.insert(
-        config::var::ZOHO_DESK_CLIENT_ID,
-        zoho_sim::DEFAULT_CLIENT_ID,
-    );
-    with_sim.insert(
-        config::var::ZOHO_DESK_CLIENT_SECRET,
-        zoho_sim::DEFAULT_CLIENT_SECRET,
-    );
-    with_sim.insert(
-        config::var::ZOHO_DESK_REFRESH_TOKEN,
-        zoho_sim::DEFAULT_REFRESH_TOKEN,
-    );
-    with_sim.insert(config::var::ZOHO_DESK_ORG_ID, zoho_sim::DEFAULT_ORG_ID);
-    Config::load(&with_sim)
-        .map(|config| config.server)
-        .map_err(|error| {
-            eprintln!("zoho-gateway: invalid configuration:\n{error}");
-            ExitCode::from(EXIT_CONFIG as u8)
+/// The values Sentry events must never contain: the value of every secret variable of the
+/// table as configured, and each comma-separated part of it on its own (a Redis node URL, an API
+/// key entry).
+fn secrets(sources: &dyn ConfigSource) -> Vec<String> {
+    config::var::SECRETS
+        .iter()
+        .filter_map(|name| sources.get(name))
+        .flat_map(|value| {
+            let parts: Vec<String> = value.split(',').map(|p| p.trim().to_owned()).collect();
+            std::iter::once(value.trim().to_owned()).chain(parts)
         })
+        .collect()
 }
 
 async fn check(file: Option<PathBuf>) -> ExitCode {

@@ -133,7 +133,7 @@ pub fn inject_trace_context(headers: &mut HeaderMap) {
 /// `method`, `uri`, `request_id`, `version` — so the log output does not pay for formatting
 /// fields only an exporter reads.
 pub fn server_span<B>(request: &Request<B>) -> Span {
-    let method = crate::telemetry::method_label(request.method());
+    let method = crate::labels::method_label(request.method());
     if !tracing_enabled() {
         return tracing::info_span!(
             target: "tower_http::trace::make_span",

@@ -24,6 +24,7 @@ use zoho_desk_api::ErrorCode;
 use zoho_desk_api::telemetry as desk;
 
 use crate::config::LogFormat;
+use crate::labels::method_label;
 use crate::rate_limit::RATE_LIMITED_TOTAL;
 
 /// Counter: requests served, by `route` (the matched template), `method` and `status`.
@@ -437,24 +438,6 @@ fn initialize_series() {
     metrics::counter!(RATE_LIMITED_TOTAL).increment(0);
     metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).increment(0.0);
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-}
-
-/// The HTTP method as a bounded label: the standard ones by name, anything invented `_OTHER`
-/// (a client must not be able to mint metric series, or span names, at will).
-pub fn method_label(method: &axum::http::Method) -> &'static str {
-    use axum::http::Method;
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "_OTHER",
-    }
 }
 
 /// The handles of the server's request metrics, resolved once per route, method and status
