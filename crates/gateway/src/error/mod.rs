@@ -1,51 +1,99 @@
-//! How failures become HTTP answers: `{"error":{"code","message","requestId"}}` with a stable
-//! `code` per failure, the status that tells the client what to do, and `Retry-After` when known.
+//! How failures become HTTP answers: `{"error":{"code","message","requestId"[,"fields"]}}` with a
+//! stable [`ErrorCode`], the status that tells the client what to do, and `Retry-After` when
+//! known. Every failure path returns a [`RouteError`]; its `IntoResponse` sets the status and
+//! headers, and [`render_errors`] (one layer) writes the body with the request id.
 //! Messages never carry a token or secret: they come from types whose Display is already clean.
+//!
+//! A leaf: imports nothing of the crate.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+mod code;
+mod layer;
+mod request_id;
+mod zoho;
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
-use zoho_auth::TokenError;
-use zoho_desk_api::{DeskError, ErrorCode};
 
-use crate::auth::request_id;
+pub use code::ErrorCode;
+pub use layer::render_errors;
+pub use request_id::{X_REQUEST_ID, request_id};
 
-/// A failure of a gateway route.
-#[derive(Debug)]
+/// A failure of a gateway route, a layer or an extractor.
+#[derive(Debug, Clone)]
 pub struct RouteError {
     status: StatusCode,
-    code: &'static str,
+    body: ErrorBody,
+    retry_after: Option<Duration>,
+    /// The methods for `Allow` on a 405.
+    allow: Vec<Method>,
+}
+
+/// What an error body says. Travels in the response extensions from [`RouteError`]'s
+/// `IntoResponse` to [`render_errors`], which knows the request id.
+#[derive(Debug, Clone)]
+struct ErrorBody {
+    code: ErrorCode,
     message: String,
-    retry_after: Option<u64>,
     fields: Option<serde_json::Value>,
 }
 
 impl RouteError {
-    /// A failure with this status, stable code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// A failure with this code (and its status) and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         RouteError {
-            status,
-            code,
-            message: message.into(),
+            status: code.status(),
+            body: ErrorBody {
+                code,
+                message: message.into(),
+                fields: None,
+            },
             retry_after: None,
-            fields: None,
+            allow: Vec::new(),
         }
     }
 
     /// The caller's request was wrong.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        RouteError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+        RouteError::new(ErrorCode::InvalidRequest, message)
     }
 
-    /// Adds `Retry-After`.
-    pub fn with_retry_after(mut self, after: Option<std::time::Duration>) -> Self {
-        self.retry_after = after.map(|d| d.as_secs());
+    /// The error for an answer that a layer or the router gave without a body: the code for
+    /// its status ([`ErrorCode::for_status`]) and the status's reason as the message.
+    pub fn for_status(status: StatusCode) -> Self {
+        let message = status.canonical_reason().unwrap_or("error");
+        RouteError::new(ErrorCode::for_status(status), message).with_status(status)
+    }
+
+    /// Sends the error with `status` instead of its code's usual one (`invalid_json` as 422,
+    /// a bare answer's own status).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Adds `Retry-After` (rounded up to whole seconds when sent).
+    pub fn with_retry_after(mut self, after: Option<Duration>) -> Self {
+        self.retry_after = after;
+        self
+    }
+
+    /// Adds `Allow` with these methods.
+    pub fn with_allow(mut self, methods: Vec<Method>) -> Self {
+        self.allow = methods;
+        self
+    }
+
+    /// Adds Zoho's field errors (`fields` in the body).
+    pub fn with_fields(mut self, fields: serde_json::Value) -> Self {
+        self.body.fields = Some(fields);
         self
     }
 
     /// The stable code.
-    pub fn code(&self) -> &'static str {
-        self.code
+    pub fn code(&self) -> ErrorCode {
+        self.body.code
     }
 
     /// The HTTP status.
@@ -53,105 +101,45 @@ impl RouteError {
         self.status
     }
 
-    /// Renders the error with the id of the request it answers.
-    pub fn into_response_for(self, headers: &HeaderMap) -> Response {
-        let mut response = render(
-            self.status,
-            self.code,
-            self.message,
-            request_id(headers),
-            self.fields,
-        );
-        if let Some(secs) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.body.message
+    }
+}
+
+impl std::fmt::Display for RouteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.body.code, self.body.message)
+    }
+}
+
+impl IntoResponse for RouteError {
+    /// The status and headers; the body is written by [`render_errors`].
+    fn into_response(self) -> Response {
+        let mut response = self.status.into_response();
+        let headers = response.headers_mut();
+        if let Some(wait) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
         }
+        if !self.allow.is_empty() {
+            let allow: Vec<&str> = self.allow.iter().map(Method::as_str).collect();
+            if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
+                headers.insert(header::ALLOW, value);
+            }
+        }
+        if self.body.code == ErrorCode::Unauthorized {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response.extensions_mut().insert(self.body);
         response
     }
 }
 
-/// The one renderer of error bodies: `{"error":{"code","message","requestId"[,"fields"]}}`.
-pub fn render(
-    status: StatusCode,
-    code: &'static str,
-    message: impl Into<String>,
-    request_id: Option<&str>,
-    fields: Option<serde_json::Value>,
-) -> Response {
-    let mut error = serde_json::Map::new();
-    error.insert("code".to_owned(), code.into());
-    error.insert(
-        "message".to_owned(),
-        serde_json::Value::String(message.into()),
-    );
-    if let Some(id) = request_id {
-        error.insert("requestId".to_owned(), id.into());
-    }
-    if let Some(fields) = fields {
-        // Zoho's field errors on a 422, so the caller can point at the wrong field.
-        error.insert("fields".to_owned(), fields);
-    }
-    (status, axum::Json(json!({ "error": error }))).into_response()
+/// `Retry-After` seconds for a wait: rounded up, at least 1 (a client told "0" retries at once).
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
 }
 
-impl From<TokenError> for RouteError {
-    fn from(error: TokenError) -> Self {
-        let mut route = RouteError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "token_unavailable",
-            error.to_string(),
-        );
-        route.retry_after = error.retry_after().map(|d| d.as_secs());
-        route
-    }
-}
-
-impl From<DeskError> for RouteError {
-    fn from(error: DeskError) -> Self {
-        let message = error.to_string();
-        match error {
-            DeskError::Token(token) => token.into(),
-            DeskError::InvalidInput(_) => {
-                RouteError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
-            }
-            DeskError::Decode { .. } => {
-                RouteError::new(StatusCode::BAD_GATEWAY, "zoho_bad_response", message)
-            }
-            DeskError::Transport { ref detail, .. } if detail == "timed out" => {
-                RouteError::new(StatusCode::GATEWAY_TIMEOUT, "zoho_timeout", message)
-            }
-            DeskError::Transport { .. } => {
-                RouteError::new(StatusCode::BAD_GATEWAY, "zoho_unavailable", message)
-            }
-            DeskError::Api(api) => {
-                let (status, code) = match &api.code {
-                    ErrorCode::UrlNotFound => (StatusCode::NOT_FOUND, "not_found"),
-                    ErrorCode::InvalidData | ErrorCode::UnprocessableEntity => {
-                        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
-                    }
-                    ErrorCode::TooManyRequests | ErrorCode::ThresholdExceeded => {
-                        (StatusCode::TOO_MANY_REQUESTS, "zoho_rate_limited")
-                    }
-                    ErrorCode::Forbidden | ErrorCode::LicenseAccessLimited => {
-                        (StatusCode::FORBIDDEN, "zoho_forbidden")
-                    }
-                    // The gateway's own credentials are wrong for this call: not the caller's fault.
-                    ErrorCode::ScopeMismatch => (StatusCode::BAD_GATEWAY, "zoho_scope_mismatch"),
-                    ErrorCode::OauthOrgMismatch => (StatusCode::BAD_GATEWAY, "zoho_org_mismatch"),
-                    ErrorCode::InvalidOauth | ErrorCode::Unauthorized => {
-                        (StatusCode::BAD_GATEWAY, "zoho_unauthorized")
-                    }
-                    _ if api.status >= 500 => (StatusCode::BAD_GATEWAY, "zoho_unavailable"),
-                    _ => (StatusCode::BAD_GATEWAY, "zoho_error"),
-                };
-                let mut route = RouteError::new(status, code, message);
-                route.retry_after = api.retry_after.map(|d| d.as_secs());
-                if !api.field_errors.is_empty() {
-                    route.fields = serde_json::to_value(&api.field_errors).ok();
-                }
-                route
-            }
-        }
-    }
-}
+#[cfg(test)]
+mod tests;

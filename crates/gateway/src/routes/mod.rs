@@ -3,9 +3,6 @@
 
 use std::time::SystemTime;
 
-use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -18,8 +15,12 @@ use zoho_desk_api::{
     PageRequest, TicketFilter, TicketId, TicketSearch, TicketUpdate,
 };
 
-use crate::error::RouteError;
+use crate::error::{ErrorCode, RouteError};
 use crate::state::Ctx;
+
+mod extract;
+
+use extract::{Json, Path, Query};
 
 /// Page size when the client gives none (Zoho's own default).
 const DEFAULT_LIMIT: u32 = 10;
@@ -143,7 +144,7 @@ pub struct ListBody {
 #[utoipa::path(get, path = "/api/zoho-desk/token", tag = "token",
     responses((status = 200, description = "Token status (preview only)", body = TokenStatusBody)))]
 pub(crate) async fn token_status(ctx: Ctx) -> Response {
-    Json(TokenStatusBody::from(ctx.state.tokens.status())).into_response()
+    ok(TokenStatusBody::from(ctx.state.tokens.status()))
 }
 
 #[utoipa::path(post, path = "/api/zoho-desk/token", tag = "token",
@@ -151,68 +152,41 @@ pub(crate) async fn token_status(ctx: Ctx) -> Response {
         (status = 200, description = "Refreshed", body = RefreshBody),
         (status = 429, description = "Refused: Zoho is throttling or the refresh budget is spent", body = ErrorBody),
         (status = 502, description = "Zoho refused the refresh", body = ErrorBody)))]
-pub(crate) async fn force_refresh(ctx: Ctx) -> Response {
-    let result = ctx
+pub(crate) async fn force_refresh(ctx: Ctx) -> Result<Response, RouteError> {
+    let token = ctx
         .state
         .tokens
         .force_refresh()
         .await
-        .map_err(refresh_error)
-        .map(|token| {
-            Json(RefreshBody {
-                success: true,
-                message: "Token refreshed successfully".into(),
-                token_preview: token.preview(),
-                timestamp: iso(SystemTime::now()),
-            })
-            .into_response()
-        });
-    ctx.reply(result)
+        .map_err(refresh_error)?;
+    Ok(ok(RefreshBody {
+        success: true,
+        message: "Token refreshed successfully".into(),
+        token_preview: token.preview(),
+        timestamp: iso(SystemTime::now()),
+    }))
 }
 
 fn refresh_error(error: TokenError) -> RouteError {
     let retry_after = error.retry_after();
-    let (status, code) = match error.cause() {
+    let code = match error.cause() {
         Some(RefreshError::Throttled | RefreshError::BudgetExhausted { .. }) => {
-            (StatusCode::TOO_MANY_REQUESTS, "refresh_refused")
+            ErrorCode::RefreshRefused
         }
-        Some(cause) if cause.is_permanent() => (StatusCode::BAD_GATEWAY, "credentials_rejected"),
-        _ => (StatusCode::BAD_GATEWAY, "refresh_failed"),
+        Some(cause) if cause.is_permanent() => ErrorCode::CredentialsRejected,
+        _ => ErrorCode::RefreshFailed,
     };
-    RouteError::new(status, code, error.to_string()).with_retry_after(retry_after)
+    RouteError::new(code, error.to_string()).with_retry_after(retry_after)
 }
 
 // --- shared helpers ------------------------------------------------------------------------
 
-fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, RouteError> {
-    query
-        .map(|Query(q)| q)
-        .map_err(|e| RouteError::bad_request(format!("bad query string: {}", e.body_text())))
-}
-
-fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, RouteError> {
-    path.map(|Path(id)| id)
-        .map_err(|e| RouteError::bad_request(e.body_text()))
-}
-
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, RouteError> {
-    body.map(|Json(b)| b).map_err(|rejection| {
-        let status = rejection.status();
-        let code = match status {
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-            _ => "invalid_json",
-        };
-        RouteError::new(status, code, rejection.body_text())
-    })
-}
-
 fn created<T: Serialize>(value: T) -> Response {
-    (StatusCode::CREATED, Json(value)).into_response()
+    (StatusCode::CREATED, axum::Json(value)).into_response()
 }
 
 fn ok<T: Serialize>(value: T) -> Response {
-    Json(value).into_response()
+    axum::Json(value).into_response()
 }
 
 /// `from` and `limit` of a list route.
@@ -275,8 +249,8 @@ fn list<T: Serialize>(ctx: &Ctx, page: Page<T>) -> Response {
 }
 
 fn form_pairs(query: &str) -> Vec<(String, String)> {
-    Query::<Vec<(String, String)>>::try_from_uri(&format!("/?{query}").parse().unwrap_or_default())
-        .map(|Query(pairs)| pairs)
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&format!("/?{query}").parse().unwrap_or_default())
+        .map(|axum::extract::Query(pairs)| pairs)
         .unwrap_or_default()
 }
 
@@ -335,28 +309,20 @@ pub struct TicketListQuery {
     responses((status = 200, body = ListBody), (status = 400, body = ErrorBody), (status = 502, body = ErrorBody)))]
 pub(crate) async fn list_tickets(
     ctx: Ctx,
-    q: Result<Query<TicketListQuery>, QueryRejection>,
-) -> Response {
-    let result = async {
-        let q = query(q)?;
-        let page = page(q.from, q.limit);
-        let filter = TicketFilter {
-            department_id: q.department_id.map(DepartmentId::new),
-            status: q.status,
-            priority: q.priority,
-            assignee: q.assignee,
-            channel: q.channel,
-            sort_by: q.sort_by,
-            include: split(q.include),
-            fields: split(q.fields),
-        };
-        Ok(list(
-            &ctx,
-            ctx.state.desk.list_tickets(&filter, page).await?,
-        ))
-    }
-    .await;
-    ctx.reply(result)
+    Query(q): Query<TicketListQuery>,
+) -> Result<Response, RouteError> {
+    let page = page(q.from, q.limit);
+    let filter = TicketFilter {
+        department_id: q.department_id.map(DepartmentId::new),
+        status: q.status,
+        priority: q.priority,
+        assignee: q.assignee,
+        channel: q.channel,
+        sort_by: q.sort_by,
+        include: split(q.include),
+        fields: split(q.fields),
+    };
+    Ok(list(&ctx, ctx.state.desk.list_tickets(&filter, page).await?))
 }
 
 #[utoipa::path(post, path = "/api/zoho-desk/tickets", tag = "tickets",
@@ -364,102 +330,62 @@ pub(crate) async fn list_tickets(
     responses((status = 201, body = Object), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn create_ticket(
     ctx: Ctx,
-    new: Result<Json<NewTicket>, JsonRejection>,
-) -> Response {
-    let result = async { Ok(created(ctx.state.desk.create_ticket(&body(new)?).await?)) }.await;
-    ctx.reply(result)
+    Json(new): Json<NewTicket>,
+) -> Result<Response, RouteError> {
+    Ok(created(ctx.state.desk.create_ticket(&new).await?))
 }
 
 #[utoipa::path(get, path = "/api/zoho-desk/tickets/{id}", tag = "tickets", params(("id" = String, Path)),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
-pub(crate) async fn get_ticket(ctx: Ctx, id: Result<Path<String>, PathRejection>) -> Response {
-    let result = async {
-        Ok(ok(ctx
-            .state
-            .desk
-            .ticket(&TicketId::new(path_id(id)?))
-            .await?))
-    }
-    .await;
-    ctx.reply(result)
+pub(crate) async fn get_ticket(
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, RouteError> {
+    Ok(ok(ctx.state.desk.ticket(&TicketId::new(id)).await?))
 }
 
 #[utoipa::path(patch, path = "/api/zoho-desk/tickets/{id}", tag = "tickets", params(("id" = String, Path)),
     request_body(content = Object), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 pub(crate) async fn update_ticket(
     ctx: Ctx,
-    id: Result<Path<String>, PathRejection>,
-    update: Result<Json<TicketUpdate>, JsonRejection>,
-) -> Response {
-    let result = async {
-        let id = TicketId::new(path_id(id)?);
-        Ok(ok(ctx
-            .state
-            .desk
-            .update_ticket(&id, &body(update)?)
-            .await?))
-    }
-    .await;
-    ctx.reply(result)
+    Path(id): Path<String>,
+    Json(update): Json<TicketUpdate>,
+) -> Result<Response, RouteError> {
+    let id = TicketId::new(id);
+    Ok(ok(ctx.state.desk.update_ticket(&id, &update).await?))
 }
 
 #[utoipa::path(get, path = "/api/zoho-desk/tickets/{id}/threads", tag = "tickets",
     params(("id" = String, Path), Paging), responses((status = 200, body = ListBody)))]
 pub(crate) async fn list_threads(
     ctx: Ctx,
-    id: Result<Path<String>, PathRejection>,
-    paging: Result<Query<Paging>, QueryRejection>,
-) -> Response {
-    let result = async {
-        let id = TicketId::new(path_id(id)?);
-        Ok(list(
-            &ctx,
-            ctx.state
-                .desk
-                .list_threads(&id, query(paging)?.page())
-                .await?,
-        ))
-    }
-    .await;
-    ctx.reply(result)
+    Path(id): Path<String>,
+    Query(paging): Query<Paging>,
+) -> Result<Response, RouteError> {
+    let id = TicketId::new(id);
+    Ok(list(&ctx, ctx.state.desk.list_threads(&id, paging.page()).await?))
 }
 
 #[utoipa::path(get, path = "/api/zoho-desk/tickets/{id}/comments", tag = "tickets",
     params(("id" = String, Path), Paging), responses((status = 200, body = ListBody)))]
 pub(crate) async fn list_comments(
     ctx: Ctx,
-    id: Result<Path<String>, PathRejection>,
-    paging: Result<Query<Paging>, QueryRejection>,
-) -> Response {
-    let result = async {
-        let id = TicketId::new(path_id(id)?);
-        Ok(list(
-            &ctx,
-            ctx.state
-                .desk
-                .list_comments(&id, query(paging)?.page())
-                .await?,
-        ))
-    }
-    .await;
-    ctx.reply(result)
+    Path(id): Path<String>,
+    Query(paging): Query<Paging>,
+) -> Result<Response, RouteError> {
+    let id = TicketId::new(id);
+    Ok(list(&ctx, ctx.state.desk.list_comments(&id, paging.page()).await?))
 }
 
 #[utoipa::path(post, path = "/api/zoho-desk/tickets/{id}/comments", tag = "tickets",
     params(("id" = String, Path)), request_body(content = Object), responses((status = 201, body = Object)))]
 pub(crate) async fn create_comment(
     ctx: Ctx,
-    id: Result<Path<String>, PathRejection>,
-    comment: Result<Json<NewComment>, JsonRejection>,
-) -> Response {
-    let result = async {
-        let id = TicketId::new(path_id(id)?);
-        Ok(created(
-            ctx.state.desk.create_comment(&id, &body(comment)?).await?,
-        ))
-    }
-    .await;
-    ctx.reply(result)
+    Path(id): Path<String>,
+    Json(comment): Json<NewComment>,
+) -> Result<Response, RouteError> {
+    let id = TicketId::new(id);
+    Ok(created(ctx.state.desk.create_comment(&id, &comment).await?))
 }
 
 /// Ticket search parameters.
@@ -489,26 +415,18 @@ pub struct TicketSearchQuery {
     responses((status = 200, body = ListBody)))]
 pub(crate) async fn search_tickets(
     ctx: Ctx,
-    q: Result<Query<TicketSearchQuery>, QueryRejection>,
-) -> Response {
-    let result = async {
-        let q = query(q)?;
-        let page = page(q.from, q.limit);
-        let search = TicketSearch {
-            subject: q.subject,
-            email: q.email,
-            status: q.status,
-            priority: q.priority,
-            department_id: q.department_id.map(DepartmentId::new),
-            ticket_number: q.ticket_number,
-        };
-        Ok(list(
-            &ctx,
-            ctx.state.desk.search_tickets(&search, page).await?,
-        ))
-    }
-    .await;
-    ctx.reply(result)
+    Query(q): Query<TicketSearchQuery>,
+) -> Result<Response, RouteError> {
+    let page = page(q.from, q.limit);
+    let search = TicketSearch {
+        subject: q.subject,
+        email: q.email,
+        status: q.status,
+        priority: q.priority,
+        department_id: q.department_id.map(DepartmentId::new),
+        ticket_number: q.ticket_number,
+    };
+    Ok(list(&ctx, ctx.state.desk.search_tickets(&search, page).await?))
 }
 
 // --- contacts ------------------------------------------------------------------------------
@@ -517,59 +435,38 @@ pub(crate) async fn search_tickets(
     responses((status = 200, body = ListBody)))]
 pub(crate) async fn list_contacts(
     ctx: Ctx,
-    paging: Result<Query<Paging>, QueryRejection>,
-) -> Response {
-    let result = async {
-        Ok(list(
-            &ctx,
-            ctx.state.desk.list_contacts(query(paging)?.page()).await?,
-        ))
-    }
-    .await;
-    ctx.reply(result)
+    Query(paging): Query<Paging>,
+) -> Result<Response, RouteError> {
+    Ok(list(&ctx, ctx.state.desk.list_contacts(paging.page()).await?))
 }
 
 #[utoipa::path(post, path = "/api/zoho-desk/contacts", tag = "contacts", request_body(content = Object),
     responses((status = 201, body = Object), (status = 422, body = ErrorBody)))]
 pub(crate) async fn create_contact(
     ctx: Ctx,
-    new: Result<Json<NewContact>, JsonRejection>,
-) -> Response {
-    let result = async { Ok(created(ctx.state.desk.create_contact(&body(new)?).await?)) }.await;
-    ctx.reply(result)
+    Json(new): Json<NewContact>,
+) -> Result<Response, RouteError> {
+    Ok(created(ctx.state.desk.create_contact(&new).await?))
 }
 
 #[utoipa::path(get, path = "/api/zoho-desk/contacts/{id}", tag = "contacts", params(("id" = String, Path)),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
-pub(crate) async fn get_contact(ctx: Ctx, id: Result<Path<String>, PathRejection>) -> Response {
-    let result = async {
-        Ok(ok(ctx
-            .state
-            .desk
-            .contact(&ContactId::new(path_id(id)?))
-            .await?))
-    }
-    .await;
-    ctx.reply(result)
+pub(crate) async fn get_contact(
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, RouteError> {
+    Ok(ok(ctx.state.desk.contact(&ContactId::new(id)).await?))
 }
 
 #[utoipa::path(patch, path = "/api/zoho-desk/contacts/{id}", tag = "contacts", params(("id" = String, Path)),
     request_body(content = Object), responses((status = 200, body = Object)))]
 pub(crate) async fn update_contact(
     ctx: Ctx,
-    id: Result<Path<String>, PathRejection>,
-    update: Result<Json<ContactUpdate>, JsonRejection>,
-) -> Response {
-    let result = async {
-        let id = ContactId::new(path_id(id)?);
-        Ok(ok(ctx
-            .state
-            .desk
-            .update_contact(&id, &body(update)?)
-            .await?))
-    }
-    .await;
-    ctx.reply(result)
+    Path(id): Path<String>,
+    Json(update): Json<ContactUpdate>,
+) -> Result<Response, RouteError> {
+    let id = ContactId::new(id);
+    Ok(ok(ctx.state.desk.update_contact(&id, &update).await?))
 }
 
 /// Contact search parameters.
@@ -597,25 +494,17 @@ pub struct ContactSearchQuery {
     responses((status = 200, body = ListBody)))]
 pub(crate) async fn search_contacts(
     ctx: Ctx,
-    q: Result<Query<ContactSearchQuery>, QueryRejection>,
-) -> Response {
-    let result = async {
-        let q = query(q)?;
-        let page = page(q.from, q.limit);
-        let search = ContactSearch {
-            email: q.email,
-            first_name: q.first_name,
-            last_name: q.last_name,
-            phone: q.phone,
-            sort_by: q.sort_by,
-        };
-        Ok(list(
-            &ctx,
-            ctx.state.desk.search_contacts(&search, page).await?,
-        ))
-    }
-    .await;
-    ctx.reply(result)
+    Query(q): Query<ContactSearchQuery>,
+) -> Result<Response, RouteError> {
+    let page = page(q.from, q.limit);
+    let search = ContactSearch {
+        email: q.email,
+        first_name: q.first_name,
+        last_name: q.last_name,
+        phone: q.phone,
+        sort_by: q.sort_by,
+    };
+    Ok(list(&ctx, ctx.state.desk.search_contacts(&search, page).await?))
 }
 
 // --- directory -----------------------------------------------------------------------------
@@ -624,42 +513,24 @@ pub(crate) async fn search_contacts(
     responses((status = 200, body = ListBody)))]
 pub(crate) async fn list_agents(
     ctx: Ctx,
-    paging: Result<Query<Paging>, QueryRejection>,
-) -> Response {
-    let result = async {
-        Ok(list(
-            &ctx,
-            ctx.state.desk.list_agents(query(paging)?.page()).await?,
-        ))
-    }
-    .await;
-    ctx.reply(result)
+    Query(paging): Query<Paging>,
+) -> Result<Response, RouteError> {
+    Ok(list(&ctx, ctx.state.desk.list_agents(paging.page()).await?))
 }
 
 #[utoipa::path(get, path = "/api/zoho-desk/departments", tag = "directory", params(Paging),
     responses((status = 200, body = ListBody)))]
 pub(crate) async fn list_departments(
     ctx: Ctx,
-    paging: Result<Query<Paging>, QueryRejection>,
-) -> Response {
-    let result = async {
-        Ok(list(
-            &ctx,
-            ctx.state
-                .desk
-                .list_departments(query(paging)?.page())
-                .await?,
-        ))
-    }
-    .await;
-    ctx.reply(result)
+    Query(paging): Query<Paging>,
+) -> Result<Response, RouteError> {
+    Ok(list(&ctx, ctx.state.desk.list_departments(paging.page()).await?))
 }
 
 #[utoipa::path(get, path = "/api/zoho-desk/organizations", tag = "directory",
     responses((status = 200, body = Object)))]
-pub(crate) async fn list_organizations(ctx: Ctx) -> Response {
-    let result = async { Ok(ok(json!({ "data": ctx.state.desk.organizations().await? }))) }.await;
-    ctx.reply(result)
+pub(crate) async fn list_organizations(ctx: Ctx) -> Result<Response, RouteError> {
+    Ok(ok(json!({ "data": ctx.state.desk.organizations().await? })))
 }
 
 #[cfg(test)]
