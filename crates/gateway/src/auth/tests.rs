@@ -143,8 +143,8 @@ fn keys_file_entries_and_list_entries_combine() {
         format!("# ops keys\n\n  ops:admin:{ADMIN_KEY}  \nreader:read:{WRONG_KEY}\n"),
     )
     .unwrap();
-    let problems = ApiKeys::from_config(Some(&format!("reader:read:{READ_KEY}")), Some(&path))
-        .unwrap_err();
+    let problems =
+        ApiKeys::from_config(Some(&format!("reader:read:{READ_KEY}")), Some(&path)).unwrap_err();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0].variable, var::GATEWAY_API_KEYS_FILE);
     assert!(problems[0].message.contains("line 4 of"), "{problems:?}");
@@ -154,8 +154,7 @@ fn keys_file_entries_and_list_entries_combine() {
     );
 
     std::fs::write(&path, format!("ops:admin:{ADMIN_KEY}\n")).unwrap();
-    let keys =
-        ApiKeys::from_config(Some(&format!("reader:read:{READ_KEY}")), Some(&path)).unwrap();
+    let keys = ApiKeys::from_config(Some(&format!("reader:read:{READ_KEY}")), Some(&path)).unwrap();
     assert_eq!(keys.len(), 2);
     std::fs::remove_file(&path).ok();
 }
@@ -257,8 +256,7 @@ async fn middleware_answers_401_403_and_200() {
     assert!(body.contains("\\\"reader\\\" has role read"), "{body}");
     assert!(!body.contains(READ_KEY), "{body}");
 
-    let (status, _, body) =
-        call(&app, "/admin", &[("authorization", &bearer(WRITE_KEY))]).await;
+    let (status, _, body) = call(&app, "/admin", &[("authorization", &bearer(WRITE_KEY))]).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 
     for path in ["/read", "/write", "/admin"] {
@@ -276,8 +274,7 @@ async fn middleware_answers_401_403_and_200() {
     assert_eq!(status, StatusCode::OK);
 
     // Basic auth is not an API key.
-    let (status, _, body) =
-        call(&app, "/read", &[("authorization", "Basic dXNlcjpwdw==")]).await;
+    let (status, _, body) = call(&app, "/read", &[("authorization", "Basic dXNlcjpwdw==")]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body.contains("malformed Authorization header"), "{body}");
 }

@@ -102,7 +102,13 @@ mod tests {
         let text = std::fs::read_to_string(path).expect("docs/errors.md");
         text.lines()
             .filter_map(|line| {
-                let cells: Vec<&str> = line.trim().strip_prefix('|')?.strip_suffix('|')?.split('|').map(str::trim).collect();
+                let cells: Vec<&str> = line
+                    .trim()
+                    .strip_prefix('|')?
+                    .strip_suffix('|')?
+                    .split('|')
+                    .map(str::trim)
+                    .collect();
                 let [code, status, meaning] = cells[..] else {
                     return None;
                 };
@@ -116,16 +122,32 @@ mod tests {
     fn the_docs_table_and_the_enum_are_equal() {
         let enumerated: Vec<(String, u16, String)> = ErrorCode::ALL
             .iter()
-            .map(|c| (c.as_str().to_owned(), c.status().as_u16(), c.meaning().to_owned()))
+            .map(|c| {
+                (
+                    c.as_str().to_owned(),
+                    c.status().as_u16(),
+                    c.meaning().to_owned(),
+                )
+            })
             .collect();
         let documented = documented();
         for row in &enumerated {
-            assert!(documented.contains(row), "docs/errors.md lacks or differs from {row:?}");
+            assert!(
+                documented.contains(row),
+                "docs/errors.md lacks or differs from {row:?}"
+            );
         }
         for row in &documented {
-            assert!(enumerated.contains(row), "docs/errors.md documents {row:?}, which ErrorCode does not have");
+            assert!(
+                enumerated.contains(row),
+                "docs/errors.md documents {row:?}, which ErrorCode does not have"
+            );
         }
-        assert_eq!(documented.len(), enumerated.len(), "a code is documented twice");
+        assert_eq!(
+            documented.len(),
+            enumerated.len(),
+            "a code is documented twice"
+        );
     }
 
     #[test]
@@ -134,7 +156,10 @@ mod tests {
         for code in ErrorCode::ALL {
             let wire = code.as_str();
             assert!(seen.insert(wire), "{wire} twice");
-            assert!(wire.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{wire}");
+            assert!(
+                wire.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{wire}"
+            );
         }
     }
 }

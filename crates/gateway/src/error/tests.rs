@@ -132,9 +132,15 @@ async fn allow_www_authenticate_and_fields_travel_with_the_error() {
 async fn bare_error_answers_get_the_same_shape_and_json_answers_pass() {
     let app = Router::new()
         .route("/", get(|| async { "ok" }))
-        .route("/zoho", get(|| async {
-            (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"errorCode": "URL_NOT_FOUND"})))
-        }))
+        .route(
+            "/zoho",
+            get(|| async {
+                (
+                    StatusCode::NOT_FOUND,
+                    axum::Json(serde_json::json!({"errorCode": "URL_NOT_FOUND"})),
+                )
+            }),
+        )
         .route("/slow", get(|| async { StatusCode::GATEWAY_TIMEOUT }))
         .layer(from_fn(render_errors));
     let (status, _, json) = send(app.clone(), "/nowhere", Some("req-1")).await;

@@ -9,7 +9,8 @@ use super::{ErrorCode, RouteError};
 impl From<TokenError> for RouteError {
     fn from(error: TokenError) -> Self {
         let retry_after = error.retry_after();
-        RouteError::new(ErrorCode::TokenUnavailable, error.to_string()).with_retry_after(retry_after)
+        RouteError::new(ErrorCode::TokenUnavailable, error.to_string())
+            .with_retry_after(retry_after)
     }
 }
 
@@ -33,9 +34,12 @@ impl From<DeskError> for RouteError {
                     ZohoCode::TooManyRequests | ZohoCode::ThresholdExceeded => {
                         ErrorCode::ZohoRateLimited
                     }
-                    ZohoCode::Forbidden | ZohoCode::LicenseAccessLimited => ErrorCode::ZohoForbidden,
+                    ZohoCode::Forbidden | ZohoCode::LicenseAccessLimited => {
+                        ErrorCode::ZohoForbidden
+                    }
                     // The gateway's own credentials are wrong for this call: not the caller's fault.
-                    ZohoCode::InvalidOauth | ZohoCode::Unauthorized
+                    ZohoCode::InvalidOauth
+                    | ZohoCode::Unauthorized
                     | ZohoCode::ScopeMismatch
                     | ZohoCode::OauthOrgMismatch => ErrorCode::refused_credentials(&api.code),
                     _ if api.status >= 500 => ErrorCode::ZohoUnavailable,

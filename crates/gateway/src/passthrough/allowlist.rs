@@ -11,7 +11,6 @@ use crate::config::Problem;
 /// The variable holding an allowlist spec (see the module docs).
 pub const ALLOW_VAR: &str = "GATEWAY_PASSTHROUGH_ALLOW";
 
-
 /// The methods an allowlist may name: Zoho Desk's (spec §4).
 const METHODS: [Method; 5] = [
     Method::GET,
@@ -400,5 +399,4 @@ mod tests {
         assert!(Allowlist::new(vec![], vec!["x".into()]).is_err());
         assert!(Allowlist::new(vec![rule("/tasks", vec![Method::GET])], vec![]).is_ok());
     }
-
 }

@@ -27,7 +27,6 @@ pub const MAX_QUERY_BYTES: usize = 2048;
 /// The only content type forwarded with a body.
 const JSON: &str = "application/json";
 
-
 /// What the pass-through needs.
 #[derive(Debug, Clone)]
 pub struct PassthroughState {
@@ -220,7 +219,10 @@ fn relay(answer: RawResponse) -> Result<Response, RouteError> {
         headers.insert(header::CONTENT_TYPE, value);
     }
     if let Some(wait) = answer.retry_after {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(retry_after_secs(wait)),
+        );
     }
     Ok(response)
 }
@@ -602,7 +604,10 @@ mod tests {
             h.tokens.clone(),
         )
         .build();
-        let h = Harness { app: app(desk), ..h };
+        let h = Harness {
+            app: app(desk),
+            ..h
+        };
         let answer = h.get("/api/zoho-desk/v1/tickets").await;
         assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
         assert_eq!(answer.error_code(), "zoho_org_mismatch");
@@ -664,4 +669,3 @@ mod tests {
         assert!(!answer.contains("not-a-refresh-token"));
     }
 }
-

@@ -8,7 +8,6 @@ pub const MAX_PATH_BYTES: usize = 512;
 /// Most path segments accepted.
 pub const MAX_SEGMENTS: usize = 12;
 
-
 /// Why [`normalize_path`] refused a path. Messages never repeat the path, at most one offending
 /// printable ASCII character.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -229,5 +228,4 @@ pub(super) mod tests {
         let deepest = "/a".repeat(MAX_SEGMENTS);
         assert_eq!(normalize_path(&deepest).as_deref(), Ok(deepest.as_str()));
     }
-
 }

@@ -249,9 +249,11 @@ fn list<T: Serialize>(ctx: &Ctx, page: Page<T>) -> Response {
 }
 
 fn form_pairs(query: &str) -> Vec<(String, String)> {
-    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&format!("/?{query}").parse().unwrap_or_default())
-        .map(|axum::extract::Query(pairs)| pairs)
-        .unwrap_or_default()
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{query}").parse().unwrap_or_default(),
+    )
+    .map(|axum::extract::Query(pairs)| pairs)
+    .unwrap_or_default()
 }
 
 fn encode(text: &str) -> String {
@@ -322,7 +324,10 @@ pub(crate) async fn list_tickets(
         include: split(q.include),
         fields: split(q.fields),
     };
-    Ok(list(&ctx, ctx.state.desk.list_tickets(&filter, page).await?))
+    Ok(list(
+        &ctx,
+        ctx.state.desk.list_tickets(&filter, page).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/zoho-desk/tickets", tag = "tickets",
@@ -337,10 +342,7 @@ pub(crate) async fn create_ticket(
 
 #[utoipa::path(get, path = "/api/zoho-desk/tickets/{id}", tag = "tickets", params(("id" = String, Path)),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
-pub(crate) async fn get_ticket(
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, RouteError> {
+pub(crate) async fn get_ticket(ctx: Ctx, Path(id): Path<String>) -> Result<Response, RouteError> {
     Ok(ok(ctx.state.desk.ticket(&TicketId::new(id)).await?))
 }
 
@@ -363,7 +365,10 @@ pub(crate) async fn list_threads(
     Query(paging): Query<Paging>,
 ) -> Result<Response, RouteError> {
     let id = TicketId::new(id);
-    Ok(list(&ctx, ctx.state.desk.list_threads(&id, paging.page()).await?))
+    Ok(list(
+        &ctx,
+        ctx.state.desk.list_threads(&id, paging.page()).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/zoho-desk/tickets/{id}/comments", tag = "tickets",
@@ -374,7 +379,10 @@ pub(crate) async fn list_comments(
     Query(paging): Query<Paging>,
 ) -> Result<Response, RouteError> {
     let id = TicketId::new(id);
-    Ok(list(&ctx, ctx.state.desk.list_comments(&id, paging.page()).await?))
+    Ok(list(
+        &ctx,
+        ctx.state.desk.list_comments(&id, paging.page()).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/zoho-desk/tickets/{id}/comments", tag = "tickets",
@@ -426,7 +434,10 @@ pub(crate) async fn search_tickets(
         department_id: q.department_id.map(DepartmentId::new),
         ticket_number: q.ticket_number,
     };
-    Ok(list(&ctx, ctx.state.desk.search_tickets(&search, page).await?))
+    Ok(list(
+        &ctx,
+        ctx.state.desk.search_tickets(&search, page).await?,
+    ))
 }
 
 // --- contacts ------------------------------------------------------------------------------
@@ -437,7 +448,10 @@ pub(crate) async fn list_contacts(
     ctx: Ctx,
     Query(paging): Query<Paging>,
 ) -> Result<Response, RouteError> {
-    Ok(list(&ctx, ctx.state.desk.list_contacts(paging.page()).await?))
+    Ok(list(
+        &ctx,
+        ctx.state.desk.list_contacts(paging.page()).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/zoho-desk/contacts", tag = "contacts", request_body(content = Object),
@@ -451,10 +465,7 @@ pub(crate) async fn create_contact(
 
 #[utoipa::path(get, path = "/api/zoho-desk/contacts/{id}", tag = "contacts", params(("id" = String, Path)),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
-pub(crate) async fn get_contact(
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, RouteError> {
+pub(crate) async fn get_contact(ctx: Ctx, Path(id): Path<String>) -> Result<Response, RouteError> {
     Ok(ok(ctx.state.desk.contact(&ContactId::new(id)).await?))
 }
 
@@ -504,7 +515,10 @@ pub(crate) async fn search_contacts(
         phone: q.phone,
         sort_by: q.sort_by,
     };
-    Ok(list(&ctx, ctx.state.desk.search_contacts(&search, page).await?))
+    Ok(list(
+        &ctx,
+        ctx.state.desk.search_contacts(&search, page).await?,
+    ))
 }
 
 // --- directory -----------------------------------------------------------------------------
@@ -524,7 +538,10 @@ pub(crate) async fn list_departments(
     ctx: Ctx,
     Query(paging): Query<Paging>,
 ) -> Result<Response, RouteError> {
-    Ok(list(&ctx, ctx.state.desk.list_departments(paging.page()).await?))
+    Ok(list(
+        &ctx,
+        ctx.state.desk.list_departments(paging.page()).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/zoho-desk/organizations", tag = "directory",

@@ -82,4 +82,3 @@ pub(super) async fn refuse_declared_oversize(
     }
     Ok(next.run(request).await)
 }
-

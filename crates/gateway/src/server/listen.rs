@@ -141,4 +141,3 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     interrupt.await.unwrap_or(());
 }
-
