@@ -8,11 +8,14 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use gateway::config::{Config, MapSource, var};
+use gateway::config::{Config, var};
 use gateway::{app, server};
 use serde_json::Value;
 use tower::ServiceExt;
 use zoho_sim::{Fault, Route, SimConfig, SimHandle, Times, ZohoSim};
+
+mod support;
+use support::zoho_source;
 
 const READ_KEY: &str = "read-key-0123456789abcdef";
 const WRITE_KEY: &str = "write-key-0123456789abcdef";
@@ -24,38 +27,25 @@ struct Answer {
 }
 
 impl Answer {
-    fn code(&self) -> &str {
-        self.json["error"]["code"].as_str().unwrap_or("")
-    }
-
-    /// Status and code, with the request id the layer must have added.
-    fn is(&self, status: StatusCode, code: &str) -> bool {
-        self.status == status
-            && self.code() == code
-            && self.json["error"]["requestId"]
-                .as_str()
-                .is_some_and(|id| !id.is_empty())
+    /// Asserts the status and code, and the request id the layer must have added.
+    fn assert_is(&self, status: StatusCode, code: &str) {
+        let id = self.json["error"]["requestId"].as_str();
+        assert!(
+            self.status == status
+                && self.json["error"]["code"] == code
+                && id.is_some_and(|id| !id.is_empty()),
+            "wanted {status} {code}, got {} {}",
+            self.status,
+            self.json
+        );
     }
 }
 
-/// The API router on the emulator, with two keys, 1 request per second (burst `burst`), a body
-/// limit of 64 bytes and a request timeout of one second.
-async fn api(sim: &SimHandle, burst: u32) -> Router {
-    let source = MapSource::new()
-        .with(var::ZOHO_DESK_CLIENT_ID, zoho_sim::DEFAULT_CLIENT_ID)
-        .with(
-            var::ZOHO_DESK_CLIENT_SECRET,
-            zoho_sim::DEFAULT_CLIENT_SECRET,
-        )
-        .with(
-            var::ZOHO_DESK_REFRESH_TOKEN,
-            zoho_sim::DEFAULT_REFRESH_TOKEN,
-        )
-        .with(var::ZOHO_DESK_ORG_ID, sim.desk_org_id())
-        .with(var::ZOHO_ACCOUNTS_URL, sim.accounts_url())
-        .with(var::ZOHO_DESK_API_URL, sim.desk_url())
-        .with(var::GATEWAY_LISTEN, "127.0.0.1:0")
-        .with(var::GATEWAY_ADMIN_LISTEN, "127.0.0.1:0")
+/// The API router on a fresh emulator, with two keys, 1 request per second (burst `burst`), a
+/// body limit of 64 bytes and a request timeout of one second.
+async fn api(burst: u32) -> (SimHandle, Router) {
+    let sim = ZohoSim::start(SimConfig::default()).await.unwrap();
+    let source = zoho_source(&sim)
         .with(
             var::GATEWAY_API_KEYS,
             format!("reader:read:{READ_KEY},writer:write:{WRITE_KEY}"),
@@ -66,21 +56,19 @@ async fn api(sim: &SimHandle, burst: u32) -> Router {
         .with(var::GATEWAY_REQUEST_TIMEOUT_SECS, "1");
     let config = Config::load(&source).expect("valid configuration");
     let state = app::build_state(&config.zoho, config.server.passthrough.clone());
-    server::api_router(
+    let router = server::api_router(
         state,
         &config.server,
         Arc::new(config.security.api_keys.clone()),
         &config.security.rate_limit,
-    )
+    );
+    (sim, router)
 }
 
-async fn send(
-    app: &Router,
-    method: Method,
-    uri: &str,
-    key: Option<&str>,
-    body: Option<(&str, &str)>,
-) -> Answer {
+/// One request: method, path, API key, and a body with its content type.
+struct Call<'a>(Method, &'a str, Option<&'a str>, Option<(&'a str, String)>);
+
+async fn send(app: &Router, Call(method, uri, key, body): Call<'_>) -> Answer {
     let mut request = Request::builder().method(method).uri(uri);
     if let Some(key) = key {
         request = request.header("x-api-key", key);
@@ -88,7 +76,7 @@ async fn send(
     let request = match body {
         Some((content_type, body)) => request
             .header(header::CONTENT_TYPE, content_type)
-            .body(Body::from(body.to_owned())),
+            .body(Body::from(body)),
         None => request.body(Body::empty()),
     };
     let response = app.clone().oneshot(request.unwrap()).await.unwrap();
@@ -103,145 +91,118 @@ async fn send(
 
 #[tokio::test]
 async fn every_refusal_has_its_code_status_and_request_id() {
-    let sim = ZohoSim::start(SimConfig::default()).await.unwrap();
-    let app = api(&sim, 100).await;
-    let get = |uri: &'static str, key| send(&app, Method::GET, uri, key, None);
-    let write = Some(WRITE_KEY);
-
-    let answer = get("/api/zoho-desk/tickets", None).await;
-    assert!(
-        answer.is(StatusCode::UNAUTHORIZED, "unauthorized"),
-        "{}",
-        answer.json
-    );
-    assert_eq!(answer.headers[header::WWW_AUTHENTICATE], "Bearer");
-    let answer = send(&app, Method::POST, "/api/zoho-desk/token", write, None).await;
-    assert!(
-        answer.is(StatusCode::FORBIDDEN, "forbidden"),
-        "{}",
-        answer.json
-    );
-
-    assert!(
-        get("/api/nowhere", write)
-            .await
-            .is(StatusCode::NOT_FOUND, "not_found")
-    );
-    let answer = send(&app, Method::DELETE, "/api/zoho-desk/tickets", write, None).await;
-    assert!(
-        answer.is(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-        "{}",
-        answer.json
-    );
-    assert!(answer.headers.contains_key(header::ALLOW));
-
-    let answer = get("/api/zoho-desk/tickets?limit=lots", write).await;
-    assert!(
-        answer.is(StatusCode::BAD_REQUEST, "invalid_request"),
-        "{}",
-        answer.json
-    );
-    assert!(
-        answer.json["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("bad query string: ")
-    );
-
-    let post = |body| {
-        send(
-            &app,
-            Method::POST,
-            "/api/zoho-desk/contacts",
-            write,
-            Some(body),
-        )
-    };
-    let answer = post(("application/json", "{\"lastName\":")).await;
-    assert!(
-        answer.is(StatusCode::BAD_REQUEST, "invalid_json"),
-        "{}",
-        answer.json
-    );
-    let answer = post(("application/json", "{\"lastName\":7}")).await;
-    assert!(
-        answer.is(StatusCode::UNPROCESSABLE_ENTITY, "invalid_json"),
-        "{}",
-        answer.json
-    );
-    let answer = post(("text/plain", "{}")).await;
-    assert!(
-        answer.is(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-        "{}",
-        answer.json
-    );
-    let answer = post((
-        "application/json",
-        &format!("{{\"lastName\":\"{}\"}}", "x".repeat(100)),
-    ))
-    .await;
-    assert!(
-        answer.is(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-        "{}",
-        answer.json
-    );
-
+    let (sim, app) = api(100).await;
+    let (read, write) = (Some(READ_KEY), Some(WRITE_KEY));
+    let json = |body: &str| Some(("application/json", body.to_owned()));
+    let contacts = "/api/zoho-desk/contacts";
+    let long = format!("{{\"lastName\":\"{}\"}}", "x".repeat(100));
+    let cases = [
+        (
+            Call(Method::GET, "/api/zoho-desk/tickets", None, None),
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        (
+            Call(Method::POST, "/api/zoho-desk/token", write, None),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            Call(Method::POST, contacts, read, json("{}")),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            Call(Method::GET, "/api/nowhere", read, None),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Call(Method::DELETE, "/api/zoho-desk/tickets", write, None),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            Call(Method::GET, "/api/zoho-desk/tickets?limit=lots", read, None),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            Call(Method::POST, contacts, write, json("{\"lastName\":")),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            Call(Method::POST, contacts, write, json("{\"lastName\":7}")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_json",
+        ),
+        (
+            Call(
+                Method::POST,
+                contacts,
+                write,
+                Some(("text/plain", "{}".into())),
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            Call(Method::POST, contacts, write, json(&long)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            Call(Method::DELETE, "/api/zoho-desk/v1/tickets/1", write, None),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            Call(Method::GET, "/api/zoho-desk/v1/tickets/%2e%2e", read, None),
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+        ),
+        (
+            Call(Method::GET, "/api/zoho-desk/v1/organizations", read, None),
+            StatusCode::NOT_FOUND,
+            "not_allowed",
+        ),
+    ];
+    for (call, status, code) in cases {
+        let answer = send(&app, call).await;
+        answer.assert_is(status, code);
+        match code {
+            "unauthorized" => assert_eq!(answer.headers[header::WWW_AUTHENTICATE], "Bearer"),
+            "method_not_allowed" => assert!(answer.headers.contains_key(header::ALLOW)),
+            "invalid_request" => {
+                let message = answer.json["error"]["message"].as_str().unwrap();
+                assert!(message.starts_with("bad query string: "), "{message}");
+            }
+            _ => {}
+        }
+    }
     let answer = send(
         &app,
-        Method::DELETE,
-        "/api/zoho-desk/v1/tickets/1",
-        write,
-        None,
+        Call(Method::DELETE, "/api/zoho-desk/v1/tickets/1", write, None),
     )
     .await;
-    assert!(
-        answer.is(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-        "{}",
-        answer.json
-    );
     assert_eq!(answer.headers[header::ALLOW], "GET, POST, PATCH");
-    let answer = get("/api/zoho-desk/v1/tickets/%2e%2e", write).await;
-    assert!(
-        answer.is(StatusCode::BAD_REQUEST, "invalid_path"),
-        "{}",
-        answer.json
-    );
     assert_eq!(sim.stats().desk_requests, 0);
 }
 
 #[tokio::test]
 async fn a_spent_rate_limit_is_429_with_retry_after() {
-    let sim = ZohoSim::start(SimConfig::default()).await.unwrap();
-    let app = api(&sim, 1).await;
-    let first = send(
-        &app,
-        Method::GET,
-        "/api/zoho-desk/token",
-        Some(READ_KEY),
-        None,
-    )
-    .await;
-    assert_eq!(first.status, StatusCode::OK);
-    let answer = send(
-        &app,
-        Method::GET,
-        "/api/zoho-desk/token",
-        Some(READ_KEY),
-        None,
-    )
-    .await;
-    assert!(
-        answer.is(StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-        "{}",
-        answer.json
-    );
+    let (_sim, app) = api(1).await;
+    let token = || Call(Method::GET, "/api/zoho-desk/token", Some(READ_KEY), None);
+    assert_eq!(send(&app, token()).await.status, StatusCode::OK);
+    let answer = send(&app, token()).await;
+    answer.assert_is(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert_eq!(answer.headers[header::RETRY_AFTER], "1");
 }
 
 #[tokio::test]
 async fn a_request_over_the_timeout_is_504_timeout() {
-    let sim = ZohoSim::start(SimConfig::default()).await.unwrap();
-    let app = api(&sim, 100).await;
+    let (sim, app) = api(100).await;
     sim.inject(
         Route::Desk,
         Fault::latency(Duration::from_secs(3)),
@@ -249,15 +210,8 @@ async fn a_request_over_the_timeout_is_504_timeout() {
     );
     let answer = send(
         &app,
-        Method::GET,
-        "/api/zoho-desk/agents",
-        Some(READ_KEY),
-        None,
+        Call(Method::GET, "/api/zoho-desk/agents", Some(READ_KEY), None),
     )
     .await;
-    assert!(
-        answer.is(StatusCode::GATEWAY_TIMEOUT, "timeout"),
-        "{}",
-        answer.json
-    );
+    answer.assert_is(StatusCode::GATEWAY_TIMEOUT, "timeout");
 }
