@@ -2,20 +2,19 @@
 //! with its code and status: routing, authentication and roles, rate limits, extractors, body
 //! limits, pass-through refusals, timeouts. In process, against the emulator.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use gateway::config::{Config, var};
-use gateway::{app, server};
+
 use serde_json::Value;
 use tower::ServiceExt;
 use zoho_sim::{Fault, Route, SimConfig, SimHandle, Times, ZohoSim};
 
 mod support;
-use support::zoho_source;
+use support::{api_router, zoho_source};
 
 const READ_KEY: &str = "read-key-0123456789abcdef";
 const WRITE_KEY: &str = "write-key-0123456789abcdef";
@@ -55,13 +54,7 @@ async fn api(burst: u32) -> (SimHandle, Router) {
         .with(var::GATEWAY_BODY_LIMIT_BYTES, "64")
         .with(var::GATEWAY_REQUEST_TIMEOUT_SECS, "1");
     let config = Config::load(&source).expect("valid configuration");
-    let state = app::build_state(&config.zoho, config.server.passthrough.clone());
-    let router = server::api_router(
-        state,
-        &config.server,
-        Arc::new(config.security.api_keys.clone()),
-        &config.security.rate_limit,
-    );
+    let router = api_router(&config);
     (sim, router)
 }
 

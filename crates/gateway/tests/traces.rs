@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gateway::config::Config;
-use gateway::{app, otel, server};
+use gateway::otel;
 use opentelemetry::trace::{SpanId, SpanKind, TraceId};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
@@ -23,7 +23,7 @@ use zoho_desk_api::{DeskClient, PageRequest, TicketFilter, TokenSource};
 use zoho_sim::{SimConfig, SimHandle, ZohoSim};
 
 mod support;
-use support::zoho_source;
+use support::{api_router, zoho_source};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 const INBOUND_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -57,13 +57,7 @@ fn config_for(sim: &SimHandle) -> Config {
 
 /// Serves the real API router on 127.0.0.1:0; returns its base URL.
 async fn serve_api(config: &Config) -> String {
-    let state = app::build_state(&config.zoho, config.server.passthrough.clone());
-    let router = server::api_router(
-        state,
-        &config.server,
-        Arc::new(config.security.api_keys.clone()),
-        &config.security.rate_limit,
-    );
+    let router = api_router(config);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(

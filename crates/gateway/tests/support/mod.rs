@@ -1,7 +1,22 @@
 //! What the in-process tests share.
 
-use gateway::config::{MapSource, var};
+use std::sync::Arc;
+
+use axum::Router;
+use gateway::config::{Config, MapSource, var};
+use gateway::{app, server};
 use zoho_sim::SimHandle;
+
+/// The real API router for `config`, as `app::run` builds it.
+pub fn api_router(config: &Config) -> Router {
+    let state = app::build_state(&config.zoho, config.server.passthrough.clone());
+    server::api_router(
+        state,
+        &config.server,
+        Arc::new(config.security.api_keys.clone()),
+        &config.security.rate_limit,
+    )
+}
 
 /// The emulator's Zoho values, as the gateway's variables.
 pub fn zoho_source(sim: &SimHandle) -> MapSource {
