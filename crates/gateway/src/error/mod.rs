@@ -144,6 +144,12 @@ impl IntoResponse for RouteError {
     }
 }
 
+/// The panic catcher's answer (`CatchPanicLayer::custom(error::panicked)`): 500 `internal`,
+/// and nothing of the panic's message, which could hold anything.
+pub fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    RouteError::new(ErrorCode::Internal, "internal error").into_response()
+}
+
 /// `Retry-After` seconds for a wait: rounded up, at least 1 (a client told "0" retries at once).
 pub fn retry_after_secs(wait: Duration) -> u64 {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);

@@ -178,3 +178,20 @@ fn bare_statuses_map_to_codes_and_keep_their_status() {
         assert_eq!((error.status(), error.code().as_str()), (status, code));
     }
 }
+
+#[tokio::test]
+async fn a_panic_is_internal_with_the_request_id_and_no_panic_text() {
+    async fn boom() -> &'static str {
+        panic!("secret-in-panic")
+    }
+    // As in the API stack: the catcher inside the render layer.
+    let app = Router::new()
+        .route("/", get(boom))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .layer(from_fn(render_errors));
+    let (status, _, json) = send(app, "/", Some("req-p")).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(json["error"]["code"], "internal");
+    assert_eq!(json["error"]["requestId"], "req-p");
+    assert!(!json.to_string().contains("secret-in-panic"));
+}

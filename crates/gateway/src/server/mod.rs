@@ -9,7 +9,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::response::IntoResponse;
 use axum::routing::{get, patch, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
@@ -23,7 +22,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{ApiKeys, RequireRole, Role, X_API_KEY, require_role, require_role_for_method};
 use crate::config::{RateLimitConfig, ServerConfig};
-use crate::error::{ErrorCode, RouteError, X_REQUEST_ID, render_errors};
+use crate::error::{self, X_REQUEST_ID, render_errors};
 use crate::rate_limit::{RateLimit, rate_limit};
 use crate::state::AppState;
 use crate::{admin, otel, passthrough, routes, telemetry};
@@ -127,9 +126,7 @@ pub fn api_router(
         ))
         // Writes the body of every error answer, with the request id (set just outside).
         .layer(from_fn(render_errors))
-        .layer(CatchPanicLayer::custom(|_| {
-            RouteError::new(ErrorCode::Internal, "internal error").into_response()
-        }))
+        .layer(CatchPanicLayer::custom(error::panicked))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             server.request_timeout,
