@@ -29,9 +29,12 @@
 //!     // CORS (if any) goes outside authentication so preflight requests are answered.
 //! ```
 //!
-//! Failures answer `{"error":{"code":"unauthorized"|"forbidden","message":…,"requestId":…}}`
-//! (401 with `WWW-Authenticate: Bearer`, or 403). No response, log line or error message ever
-//! contains a presented or configured key.
+//! Failures are [`RouteError`](crate::error::RouteError)s `unauthorized` (401 with
+//! `WWW-Authenticate: Bearer`) or `forbidden` (403), whose body
+//! [`render_errors`](crate::error::render_errors), outside these layers, writes. No response,
+//! log line or error message ever contains a presented or configured key.
+//!
+//! `keys` holds the keys and roles (what configuration builds); `middleware` the request side.
 
 mod keys;
 mod middleware;

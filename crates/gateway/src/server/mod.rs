@@ -1,4 +1,4 @@
-//! The API router and the layer stack every request passes; the listeners live in [`listen`].
+//! The API router and the layer stack every request passes; the listeners are in `listen.rs`.
 
 mod layers;
 mod listen;
