@@ -65,8 +65,8 @@ pub(super) fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
 
 /// Refuses a request whose declared `Content-Length` is over the body limit before reading any
 /// of it: the limit alone trips only once that many bytes have arrived, so a client declaring a
-/// huge body and sending nothing would hold its connection until the request timeout. The bare
-/// 413 becomes the JSON error in `json_errors`.
+/// huge body and sending nothing would hold its connection until the request timeout. Answers
+/// what the limit itself would: 413 `payload_too_large`.
 pub(super) async fn refuse_declared_oversize(
     axum::extract::State(limit): axum::extract::State<usize>,
     request: Request,
