@@ -38,7 +38,8 @@ pub struct PassthroughState {
 
 /// The pass-through router: [`ROUTE`] for any method (plus the bare [`PREFIX`] with or without
 /// a trailing `/`, refused with `invalid_path` like any empty path). Merge it into the app
-/// inside the authentication, rate-limit and body-limit layers.
+/// inside the authentication, rate-limit and body-limit layers, and inside
+/// [`render_errors`](crate::error::render_errors), which writes its error bodies.
 pub fn router(state: PassthroughState) -> Router {
     Router::new()
         .route(ROUTE, any(handle))
