@@ -13,6 +13,7 @@ mod desk;
 mod extract;
 mod token;
 
+// Globs: each handler comes with the `__path_*` item utoipa generates, which `ApiDoc` needs.
 pub use desk::*;
 pub use token::*;
 
@@ -24,10 +25,12 @@ pub struct ErrorBody {
     error: Value,
 }
 
+/// 201 with `value` as JSON.
 fn created<T: Serialize>(value: T) -> Response {
     (StatusCode::CREATED, axum::Json(value)).into_response()
 }
 
+/// 200 with `value` as JSON.
 fn ok<T: Serialize>(value: T) -> Response {
     axum::Json(value).into_response()
 }
