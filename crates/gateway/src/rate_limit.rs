@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use governor::RateLimiter;
@@ -35,8 +34,9 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 
-use crate::auth::{AuthenticatedKey, error_response, request_id};
+use crate::auth::AuthenticatedKey;
 use crate::config::RateLimitConfig;
+use crate::error::{ErrorCode, RouteError, retry_after_secs};
 
 /// Counter of requests refused with 429.
 pub const RATE_LIMITED_TOTAL: &str = "http_server_rate_limited_total";
@@ -154,44 +154,28 @@ impl<C: Clock> fmt::Debug for RateLimit<C> {
     }
 }
 
-/// `Retry-After` seconds for a wait: rounded up, at least 1.
-pub fn retry_after_secs(wait: Duration) -> u64 {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    secs.max(1)
-}
-
 /// Axum middleware: spends one unit of the client's budget, or answers 429 with `Retry-After`.
 /// Use with `axum::middleware::from_fn_with_state(limit, rate_limit)`.
 pub async fn rate_limit<C>(
     State(limit): State<RateLimit<C>>,
     request: Request,
     next: Next,
-) -> Response
+) -> Result<Response, RouteError>
 where
     C: Clock + Send + Sync + 'static,
 {
     let key = RateKey::for_request(&request);
-    match limit.check(&key) {
-        Ok(()) => next.run(request).await,
-        Err(wait) => {
-            let secs = retry_after_secs(wait);
-            metrics::counter!(RATE_LIMITED_TOTAL).increment(1);
-            tracing::debug!(client = %key, retry_after_secs = secs, "rate limited");
-            let mut response = error_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!(
-                    "rate limit of {} requests per second (burst {}) exceeded; retry after {secs} s",
-                    limit.config.per_second, limit.config.burst
-                ),
-                request_id(request.headers()),
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            response
-        }
-    }
+    let Err(wait) = limit.check(&key) else {
+        return Ok(next.run(request).await);
+    };
+    let secs = retry_after_secs(wait);
+    metrics::counter!(RATE_LIMITED_TOTAL).increment(1);
+    tracing::debug!(client = %key, retry_after_secs = secs, "rate limited");
+    let message = format!(
+        "rate limit of {} requests per second (burst {}) exceeded; retry after {secs} s",
+        limit.config.per_second, limit.config.burst
+    );
+    Err(RouteError::new(ErrorCode::RateLimited, message).with_retry_after(Some(wait)))
 }
 
 #[cfg(test)]
@@ -200,7 +184,8 @@ mod tests {
     use crate::auth::Role;
     use axum::Router;
     use axum::body::Body;
-    use axum::middleware::from_fn_with_state;
+    use axum::http::{StatusCode, header};
+    use axum::middleware::{from_fn, from_fn_with_state};
     use axum::routing::get;
     use governor::clock::FakeRelativeClock;
     use std::num::NonZeroU32;
@@ -217,6 +202,7 @@ mod tests {
         Router::new()
             .route("/", get(|| async { "ok" }))
             .layer(from_fn_with_state(limit, rate_limit))
+            .layer(from_fn(crate::error::render_errors))
     }
 
     async fn call(app: &Router, key: Option<&str>, peer: Option<&str>) -> Response {

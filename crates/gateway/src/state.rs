@@ -3,14 +3,10 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts, OriginalUri};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use axum::response::Response;
 use zoho_auth::TokenManager;
 use zoho_desk_api::DeskClient;
 
-use crate::auth::request_id;
-use crate::error::{RouteError, render};
 use crate::passthrough::{Allowlist, PassthroughState};
 
 /// Shared by every handler; cheap to clone.
@@ -41,40 +37,16 @@ impl FromRef<AppState> for PassthroughState {
     }
 }
 
-/// A handler's view of its request: the shared state, the request id (set by the request-id
-/// layer), and the path and query as the client sent them (for `next` links).
+/// A handler's view of its request: the shared state, and the path and query as the client
+/// sent them (for `next` links).
 #[derive(Debug)]
 pub struct Ctx {
     /// Shared state.
     pub state: AppState,
-    request_id: Option<String>,
     /// The path as the client sent it.
     pub path: String,
     /// The query string as the client sent it.
     pub query: Option<String>,
-}
-
-impl Ctx {
-    /// Turns a handler's result into the response, rendering an error with the request id.
-    pub fn reply(&self, result: Result<Response, RouteError>) -> Response {
-        result.unwrap_or_else(|error| {
-            let mut headers = HeaderMap::new();
-            if let Some(id) = self.request_id.as_deref().and_then(|id| id.parse().ok()) {
-                headers.insert("x-request-id", id);
-            }
-            error.into_response_for(&headers)
-        })
-    }
-
-    /// Renders an error body directly (for layers' own failures).
-    pub fn error(
-        &self,
-        status: axum::http::StatusCode,
-        code: &'static str,
-        message: String,
-    ) -> Response {
-        render(status, code, message, self.request_id.as_deref(), None)
-    }
 }
 
 impl FromRequestParts<AppState> for Ctx {
@@ -90,7 +62,6 @@ impl FromRequestParts<AppState> for Ctx {
             .map_or(&parts.uri, |o| &o.0);
         Ok(Ctx {
             state: state.clone(),
-            request_id: request_id(&parts.headers).map(str::to_owned),
             path: uri.path().to_owned(),
             query: uri.query().map(str::to_owned),
         })

@@ -9,8 +9,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gateway::config::{Config, MapSource, var};
-use gateway::{app, otel, server};
+use gateway::config::Config;
+use gateway::otel;
 use opentelemetry::trace::{SpanId, SpanKind, TraceId};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
@@ -21,6 +21,9 @@ use tracing_subscriber::layer::SubscriberExt;
 use zoho_auth::{AccessToken, TokenError};
 use zoho_desk_api::{DeskClient, PageRequest, TicketFilter, TokenSource};
 use zoho_sim::{SimConfig, SimHandle, ZohoSim};
+
+mod support;
+use support::{api_router, zoho_source};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 const INBOUND_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -49,33 +52,12 @@ fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
 }
 
 fn config_for(sim: &SimHandle) -> Config {
-    let source = MapSource::new()
-        .with(var::ZOHO_DESK_CLIENT_ID, zoho_sim::DEFAULT_CLIENT_ID)
-        .with(
-            var::ZOHO_DESK_CLIENT_SECRET,
-            zoho_sim::DEFAULT_CLIENT_SECRET,
-        )
-        .with(
-            var::ZOHO_DESK_REFRESH_TOKEN,
-            zoho_sim::DEFAULT_REFRESH_TOKEN,
-        )
-        .with(var::ZOHO_DESK_ORG_ID, sim.desk_org_id())
-        .with(var::ZOHO_ACCOUNTS_URL, sim.accounts_url())
-        .with(var::ZOHO_DESK_API_URL, sim.desk_url())
-        .with(var::GATEWAY_LISTEN, "127.0.0.1:0")
-        .with(var::GATEWAY_ADMIN_LISTEN, "127.0.0.1:0");
-    Config::load(&source).expect("valid configuration")
+    Config::load(&zoho_source(sim)).expect("valid configuration")
 }
 
 /// Serves the real API router on 127.0.0.1:0; returns its base URL.
 async fn serve_api(config: &Config) -> String {
-    let state = app::build_state(&config.zoho, config.server.passthrough.clone());
-    let router = server::api_router(
-        state,
-        &config.server,
-        Arc::new(config.security.api_keys.clone()),
-        &config.security.rate_limit,
-    );
+    let router = api_router(config);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
