@@ -135,60 +135,6 @@ fn main() -> ExitCode {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(line: &str) -> Vec<String> {
-        line.split_whitespace().map(str::to_owned).collect()
-    }
-
-    #[test]
-    fn every_command_answers_help_without_running() {
-        for command in &COMMANDS {
-            for flag in ["--help", "-h"] {
-                let parsed = parse(&args(&format!("{} {flag}", command.name)));
-                let Ok(Task::Help(text)) = parsed else {
-                    panic!("`{} {flag}` runs the command: {parsed:?}", command.name);
-                };
-                assert!(text.contains(command.synopsis), "{text}");
-            }
-        }
-        // After other arguments too: `bench --quick --help` must not run the bench.
-        assert!(matches!(
-            parse(&args("bench --quick --help")),
-            Ok(Task::Help(_))
-        ));
-        assert!(matches!(parse(&args("fuzz config -h")), Ok(Task::Help(_))));
-    }
-
-    #[test]
-    fn commands_parse_their_arguments() {
-        assert_eq!(
-            parse(&args("bench --quick")),
-            Ok(Task::Bench { quick: true })
-        );
-        assert_eq!(parse(&args("bench")), Ok(Task::Bench { quick: false }));
-        assert_eq!(
-            parse(&args("soak --minutes 3")),
-            Ok(Task::Soak(args("--minutes 3")))
-        );
-        assert_eq!(
-            parse(&args("fuzz --smoke")),
-            Ok(Task::Fuzz(args("--smoke")))
-        );
-        assert_eq!(parse(&args("ci")), Ok(Task::Ci));
-        assert_eq!(parse(&args("k8s-rules")), Ok(Task::K8sRules));
-        assert!(parse(&args("deploy")).is_err());
-        for help in ["", "help", "--help", "-h"] {
-            let Ok(Task::Help(text)) = parse(&args(help)) else {
-                panic!("{help:?} is not help");
-            };
-            assert!(COMMANDS.iter().all(|c| text.contains(c.synopsis)), "{text}");
-        }
-    }
-}
-
 fn ci() -> Result<(), String> {
     preflight()?;
     prometheus_checks()?;
@@ -448,4 +394,58 @@ fn workspace_root() -> std::path::PathBuf {
         .parent()
         .expect("workspace root")
         .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn every_command_answers_help_without_running() {
+        for command in &COMMANDS {
+            for flag in ["--help", "-h"] {
+                let parsed = parse(&args(&format!("{} {flag}", command.name)));
+                let Ok(Task::Help(text)) = parsed else {
+                    panic!("`{} {flag}` runs the command: {parsed:?}", command.name);
+                };
+                assert!(text.contains(command.synopsis), "{text}");
+            }
+        }
+        // After other arguments too: `bench --quick --help` must not run the bench.
+        assert!(matches!(
+            parse(&args("bench --quick --help")),
+            Ok(Task::Help(_))
+        ));
+        assert!(matches!(parse(&args("fuzz config -h")), Ok(Task::Help(_))));
+    }
+
+    #[test]
+    fn commands_parse_their_arguments() {
+        assert_eq!(
+            parse(&args("bench --quick")),
+            Ok(Task::Bench { quick: true })
+        );
+        assert_eq!(parse(&args("bench")), Ok(Task::Bench { quick: false }));
+        assert_eq!(
+            parse(&args("soak --minutes 3")),
+            Ok(Task::Soak(args("--minutes 3")))
+        );
+        assert_eq!(
+            parse(&args("fuzz --smoke")),
+            Ok(Task::Fuzz(args("--smoke")))
+        );
+        assert_eq!(parse(&args("ci")), Ok(Task::Ci));
+        assert_eq!(parse(&args("k8s-rules")), Ok(Task::K8sRules));
+        assert!(parse(&args("deploy")).is_err());
+        for help in ["", "help", "--help", "-h"] {
+            let Ok(Task::Help(text)) = parse(&args(help)) else {
+                panic!("{help:?} is not help");
+            };
+            assert!(COMMANDS.iter().all(|c| text.contains(c.synopsis)), "{text}");
+        }
+    }
 }
