@@ -56,13 +56,13 @@ mod tests {
 
     #[test]
     fn with_replaces_and_keeps_the_order() {
-        let env = Env::default()
-            .with("A", "1")
-            .with("B", "2")
-            .with("A", "3");
+        let env = Env::default().with("A", "1").with("B", "2").with("A", "3");
         assert_eq!(
             &*env,
-            &[("A".to_owned(), "3".to_owned()), ("B".to_owned(), "2".to_owned())]
+            &[
+                ("A".to_owned(), "3".to_owned()),
+                ("B".to_owned(), "2".to_owned())
+            ]
         );
     }
 }

@@ -109,9 +109,7 @@ impl Launch {
             .chain([binary.into_os_string()])
             .chain(self.args.iter().map(Into::into));
         let mut command = command(argv, &workdir.0, &self.env);
-        command
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+        command.stdin(Stdio::null()).kill_on_drop(true);
         let output = match &self.log_file {
             Some(path) => {
                 let file = std::fs::File::create(path)

@@ -43,7 +43,10 @@ async fn three_masters_serve_keys_on_every_node_and_die_on_drop() {
             .expect("DBSIZE");
         held.push(size);
     }
-    assert!(held.iter().all(|n| *n > 0 && *n < 5), "keys per node: {held:?}");
+    assert!(
+        held.iter().all(|n| *n > 0 && *n < 5),
+        "keys per node: {held:?}"
+    );
 
     let ports = cluster.ports().to_vec();
     drop(cluster);
