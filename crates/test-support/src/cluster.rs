@@ -15,7 +15,8 @@ const STARTUP: Duration = Duration::from_secs(30);
 pub struct RedisCluster {
     nodes: Vec<Child>,
     ports: Vec<u16>,
-    _dir: TempDir,
+    /// Every node's `nodes.conf`, one directory per node; removed on drop.
+    dir: TempDir,
 }
 
 impl RedisCluster {
@@ -30,10 +31,10 @@ impl RedisCluster {
         let mut cluster = RedisCluster {
             nodes: Vec::new(),
             ports: ports.to_vec(),
-            _dir: dir,
+            dir,
         };
         for (port, bus) in ports.iter().zip(buses) {
-            let node_dir = cluster._dir.0.join(port.to_string());
+            let node_dir = cluster.dir.0.join(port.to_string());
             std::fs::create_dir_all(&node_dir).expect("node directory");
             let child = Command::new("redis-server")
                 .args(["--port", &port.to_string()])
