@@ -7,7 +7,12 @@
 //!   real-Prometheus dashboard test, doc tests, and the tidy checks in this crate), the fuzz
 //!   smoke (every seed through its libFuzzer target once), then a 2-minute fault-injection soak.
 //! - `fuzz --smoke | <target> [--minutes N]`: the fuzz smoke alone, or one campaign (`fuzz/`).
-//! - `soak [--minutes N]`: the fault-injection soak alone (`tests/src/bin/soak.rs`).
+//! - `soak [--minutes N] [--replicas N]`: the fault-injection soak alone (`tests/src/bin/soak/`).
+//!
+//! - `sabotage [--list | <name>...]`: deliberate one-snippet breakages, each of which must turn
+//!   its guarding test red (`xtask/src/sabotage.rs`).
+//!
+//! Every command answers `--help` (or `-h`) with its usage and runs nothing.
 
 use std::process::{Command, ExitCode};
 
@@ -17,23 +22,123 @@ mod k8s_rules;
 mod sabotage;
 mod tidy;
 
+/// One `cargo xtask` command: its name, its usage line(s) and what it does.
+struct Usage {
+    name: &'static str,
+    synopsis: &'static str,
+    summary: &'static str,
+}
+
+/// Every command, in the order `cargo xtask help` lists them.
+const COMMANDS: [Usage; 6] = [
+    Usage {
+        name: "ci",
+        synopsis: "ci",
+        summary: "install prometheus/redis-server if missing, promtool checks and rule tests,\n\
+                  fmt --check, clippy -D warnings, the whole test suite, fuzz smoke, 2-minute soak",
+    },
+    Usage {
+        name: "bench",
+        synopsis: "bench [--quick]",
+        summary: "release benchmarks against their baselines: target/bench/report.md",
+    },
+    Usage {
+        name: "soak",
+        synopsis: "soak [--minutes N] [--replicas N]",
+        summary: "fault-injection soak (default 2 minutes): target/soak/report.md",
+    },
+    Usage {
+        name: "fuzz",
+        synopsis: "fuzz --smoke | fuzz <target> [--minutes N]",
+        summary: "replay every fuzz seed once through its libFuzzer target (fuzz/README.md),\n\
+                  or a libFuzzer campaign (default 10 minutes) on one target",
+    },
+    Usage {
+        name: "sabotage",
+        synopsis: "sabotage [--list | <name>...]",
+        summary: "break the code on purpose, one entry at a time, and check that its test fails\n\
+                  (xtask/src/sabotage.rs; not part of ci)",
+    },
+    Usage {
+        name: "k8s-rules",
+        synopsis: "k8s-rules",
+        summary: "regenerate deploy/k8s/base/prometheusrule.yaml from the rules file",
+    },
+];
+
+/// What a command line asks for. Help is decided here, before anything runs, so that
+/// `cargo xtask <command> --help` never starts the command (the bench takes eight minutes).
+#[derive(Debug, PartialEq)]
+enum Task {
+    /// Print this text and stop.
+    Help(String),
+    Ci,
+    Bench {
+        quick: bool,
+    },
+    Soak(Vec<String>),
+    Fuzz(Vec<String>),
+    Sabotage(Vec<String>),
+    K8sRules,
+}
+
+fn parse(args: &[String]) -> Result<Task, String> {
+    let Some((command, rest)) = args.split_first() else {
+        return Ok(Task::Help(usage()));
+    };
+    if matches!(command.as_str(), "help" | "--help" | "-h") {
+        return Ok(Task::Help(usage()));
+    }
+    let Some(known) = COMMANDS.iter().find(|c| c.name == command) else {
+        return Err(format!(
+            "unknown command {command:?}; try `cargo xtask help`"
+        ));
+    };
+    if rest.iter().any(|a| a == "--help" || a == "-h") {
+        return Ok(Task::Help(format!(
+            "usage: cargo xtask {}\n\n{}",
+            known.synopsis, known.summary
+        )));
+    }
+    Ok(match known.name {
+        "ci" => Task::Ci,
+        "bench" => Task::Bench {
+            quick: rest.iter().any(|a| a == "--quick"),
+        },
+        "soak" => Task::Soak(rest.to_vec()),
+        "fuzz" => Task::Fuzz(rest.to_vec()),
+        "sabotage" => Task::Sabotage(rest.to_vec()),
+        "k8s-rules" => Task::K8sRules,
+        other => unreachable!("{other} is in COMMANDS but has no task"),
+    })
+}
+
+/// The overall usage: every command's synopsis and summary.
+fn usage() -> String {
+    let mut text = "usage: cargo xtask <command> [--help]\n\ncommands:".to_owned();
+    for command in &COMMANDS {
+        text.push_str(&format!("\n  {}\n", command.synopsis));
+        for line in command.summary.lines() {
+            text.push_str(&format!("      {}\n", line.trim()));
+        }
+    }
+    text.trim_end().to_owned()
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("ci") => ci(),
-        Some("k8s-rules") => k8s_rules::run(),
-        Some("bench") => bench::run(args.iter().any(|a| a == "--quick")),
-        Some("soak") => preflight().and_then(|()| soak(&args[1..])),
-        Some("fuzz") => fuzz::run(&args[1..]),
-        Some("sabotage") => sabotage::run(&args[1..]),
-        Some("help") | Some("--help") | Some("-h") | None => {
-            println!(
-                "usage: cargo xtask <command>\n\ncommands:\n  ci               install prometheus/redis-server if missing, promtool checks and rule tests,\n                   fmt --check, clippy -D warnings, the whole test suite\n  bench [--quick]  release benchmarks against their baselines: target/bench/report.md\n  soak [--minutes N] [--replicas N]\n                   fault-injection soak (default 2 minutes): target/soak/report.md\n  fuzz --smoke     replay every fuzz seed once through its libFuzzer target (fuzz/README.md)\n  fuzz <target> [--minutes N]\n                   a libFuzzer campaign (default 10 minutes) on one target\n  sabotage [--list | <name>...]\n                   break the code on purpose, one entry at a time, and check its test fails\n  k8s-rules        regenerate deploy/k8s/base/prometheusrule.yaml from the rules file"
-            );
+    let result = parse(&args).and_then(|task| match task {
+        Task::Help(text) => {
+            println!("{text}");
             Ok(())
         }
-        Some(other) => Err(format!("unknown command {other:?}; try `cargo xtask help`")),
-    };
+        Task::Ci => ci(),
+        Task::Bench { quick } => bench::run(quick),
+        Task::Soak(args) => preflight().and_then(|()| soak(&args)),
+        Task::Fuzz(args) => fuzz::run(&args),
+        Task::Sabotage(args) => sabotage::run(&args),
+        Task::K8sRules => k8s_rules::run(),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -63,7 +168,7 @@ fn ci() -> Result<(), String> {
     Ok(())
 }
 
-/// The fault-injection soak (`tests/src/bin/soak.rs`) against debug builds of the gateway, the
+/// The fault-injection soak (`tests/src/bin/soak/`) against debug builds of the gateway, the
 /// ones the test suite builds: emulator, Redis and gateway replicas on loopback.
 fn soak(args: &[String]) -> Result<(), String> {
     cargo(&[
@@ -302,4 +407,58 @@ fn workspace_root() -> std::path::PathBuf {
         .parent()
         .expect("workspace root")
         .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn every_command_answers_help_without_running() {
+        for command in &COMMANDS {
+            for flag in ["--help", "-h"] {
+                let parsed = parse(&args(&format!("{} {flag}", command.name)));
+                let Ok(Task::Help(text)) = parsed else {
+                    panic!("`{} {flag}` runs the command: {parsed:?}", command.name);
+                };
+                assert!(text.contains(command.synopsis), "{text}");
+            }
+        }
+        // After other arguments too: `bench --quick --help` must not run the bench.
+        assert!(matches!(
+            parse(&args("bench --quick --help")),
+            Ok(Task::Help(_))
+        ));
+        assert!(matches!(parse(&args("fuzz config -h")), Ok(Task::Help(_))));
+    }
+
+    #[test]
+    fn commands_parse_their_arguments() {
+        assert_eq!(
+            parse(&args("bench --quick")),
+            Ok(Task::Bench { quick: true })
+        );
+        assert_eq!(parse(&args("bench")), Ok(Task::Bench { quick: false }));
+        assert_eq!(
+            parse(&args("soak --minutes 3")),
+            Ok(Task::Soak(args("--minutes 3")))
+        );
+        assert_eq!(
+            parse(&args("fuzz --smoke")),
+            Ok(Task::Fuzz(args("--smoke")))
+        );
+        assert_eq!(parse(&args("ci")), Ok(Task::Ci));
+        assert_eq!(parse(&args("k8s-rules")), Ok(Task::K8sRules));
+        assert!(parse(&args("deploy")).is_err());
+        for help in ["", "help", "--help", "-h"] {
+            let Ok(Task::Help(text)) = parse(&args(help)) else {
+                panic!("{help:?} is not help");
+            };
+            assert!(COMMANDS.iter().all(|c| text.contains(c.synopsis)), "{text}");
+        }
+    }
 }

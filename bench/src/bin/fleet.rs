@@ -17,12 +17,13 @@
 //! `REDIS_URL`, started at once (tokens minted: target 1), then restarted one by one (SIGTERM,
 //! wait for exit, start the replacement, wait for `/readyz`; tokens minted: target 0). Real time.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bench::Options;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use test_support::{Env, Launch};
 use zoho_auth::store::{EncryptionKeys, RedisStore, TokenStore};
 use zoho_auth::{Credentials, TokenManager, TokenState, ZohoEndpoints};
 use zoho_sim::testing::FrozenClock;
@@ -33,6 +34,8 @@ use zoho_sim::{
 const SIZES: [usize; 3] = [1, 4, 16];
 const HOUR: Duration = Duration::from_secs(3600);
 const SECOND: Duration = Duration::from_secs(1);
+/// Real time a gateway process gets from its listening line to `/readyz` answering 200.
+const READY: Duration = Duration::from_secs(30);
 /// The shared record's encryption key (a benchmark key, as every replica must share one).
 const KEY: &str = "abababababababababababababababababababababababababababababababab";
 
@@ -210,129 +213,38 @@ async fn virtual_fleet(size: usize, lifetimes: u32, url: &str) -> Value {
     result
 }
 
-/// A `zoho-gateway serve` child process.
-struct Process {
-    child: tokio::process::Child,
-    admin: String,
-}
-
-impl Process {
-    async fn start(binary: &str, env: &[(String, String)], dir: &std::path::Path) -> Process {
-        let mut command = tokio::process::Command::new(binary);
-        command
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-            ])
-            .current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", "warn")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true);
-        let mut child = command.spawn().expect("spawn zoho-gateway");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            let mut tx = Some(tx);
-            let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(rest) = line.strip_prefix("zoho-gateway listening: ")
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(rest.to_owned());
-                }
-            }
-        });
-        let line = tokio::time::timeout(Duration::from_secs(30), rx)
-            .await
-            .expect("gateway announced its listeners in time")
-            .expect("listening line");
-        let admin = line
-            .split_whitespace()
-            .find_map(|p| p.strip_prefix("admin="))
-            .expect("admin address")
-            .to_owned();
-        Process { child, admin }
-    }
-
-    async fn ready(&self, http: &reqwest::Client) {
-        for _ in 0..3000 {
-            let ok = http
-                .get(format!("{}/readyz", self.admin))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("gateway at {} never became ready", self.admin);
-    }
-
-    async fn stop(mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
-    }
-}
-
-async fn process_fleet(binary: &str, size: usize, url: &str) -> Value {
+async fn process_fleet(binary: &Path, size: usize, url: &str) -> Value {
     let sim = ZohoSim::start(SimConfig::default())
         .await
         .expect("emulator starts");
     let refresh_token = unique_grant(&sim);
-    let env: Vec<(String, String)> = [
-        ("ZOHO_DESK_CLIENT_ID", DEFAULT_CLIENT_ID.to_owned()),
-        ("ZOHO_DESK_CLIENT_SECRET", DEFAULT_CLIENT_SECRET.to_owned()),
-        ("ZOHO_DESK_REFRESH_TOKEN", refresh_token),
-        ("ZOHO_DESK_ORG_ID", sim.desk_org_id()),
-        ("ZOHO_ACCOUNTS_URL", sim.accounts_url()),
-        ("ZOHO_DESK_API_URL", sim.desk_url()),
-        ("REDIS_URL", url.to_owned()),
-        ("ZOHO_TOKEN_ENCRYPTION_KEY", KEY.to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let dir = std::env::temp_dir().join(format!("zoho-bench-fleet-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let http = reqwest::Client::new();
+    let env = Env::zoho(&sim)
+        .with("ZOHO_DESK_REFRESH_TOKEN", refresh_token)
+        .with("REDIS_URL", url)
+        .with("ZOHO_TOKEN_ENCRYPTION_KEY", KEY)
+        .with("RUST_LOG", "warn");
+    let launch = Launch::serve(&env).binary(binary);
 
     let started = std::time::Instant::now();
-    let mut processes = futures_join((0..size).map(|_| {
-        let (binary, env, dir) = (binary.to_owned(), env.clone(), dir.clone());
-        async move { Process::start(&binary, &env, &dir).await }
-    }))
-    .await;
+    let mut processes = futures_join((0..size).map(|_| launch.clone().start())).await;
     for process in &processes {
-        process.ready(&http).await;
+        process.ready(READY).await;
     }
     let cold_start_seconds = started.elapsed().as_secs_f64();
     let cold_start_minted = sim.stats().tokens_minted;
 
     let restart = std::time::Instant::now();
     for slot in processes.iter_mut() {
-        let replacement = Process::start(binary, &env, &dir).await;
+        let replacement = launch.clone().start().await;
         let old = std::mem::replace(slot, replacement);
         old.stop().await;
-        slot.ready(&http).await;
+        slot.ready(READY).await;
     }
     let restart_minted = sim.stats().tokens_minted - cold_start_minted;
     let restart_seconds = restart.elapsed().as_secs_f64();
     for process in processes {
         process.stop().await;
     }
-    let _ = std::fs::remove_dir_all(&dir);
     eprintln!(
         "fleet (processes) {size}: cold start {cold_start_minted} minted, rolling restart {restart_minted} minted"
     );
@@ -383,18 +295,14 @@ fn main() {
     let mut process_runs = Vec::new();
     if let Some(binary) = options.get("gateway") {
         // Absolute: each process runs in its own working directory.
-        let binary = std::fs::canonicalize(binary)
-            .unwrap_or_else(|e| panic!("{binary}: {e}"))
-            .display()
-            .to_string();
-        let binary = binary.as_str();
+        let binary = std::fs::canonicalize(binary).unwrap_or_else(|e| panic!("{binary}: {e}"));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("tokio runtime");
         for size in SIZES {
-            process_runs.push(runtime.block_on(process_fleet(binary, size, &url)));
+            process_runs.push(runtime.block_on(process_fleet(&binary, size, &url)));
         }
     }
     options.write(&json!({

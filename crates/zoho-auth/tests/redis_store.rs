@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use e2e::redis::PrivateRedis;
+use test_support::redis::PrivateRedis;
 use zoho_auth::store::{EncryptionKeys, RedisStore, SharedRecord, TokenStore, unix_now_ms};
 use zoho_auth::{AccessToken, Credentials, TokenManager, ZohoEndpoints};
 use zoho_sim::{

@@ -1,6 +1,5 @@
 //! A private `redis-server` for tests that stop and restart Redis.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -14,11 +13,7 @@ pub struct PrivateRedis {
 impl PrivateRedis {
     /// Starts one on a free port.
     pub fn start() -> PrivateRedis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::free_port();
         let mut redis = PrivateRedis { child: None, port };
         redis.restart();
         redis
