@@ -149,7 +149,7 @@ async fn logs_metrics_status_and_errors_carry_no_secret_and_the_expected_events(
         "[Zoho Token] New token expires in: 3600 seconds",
         "[Zoho Token] ❌ Failed to refresh token",
         "[Zoho Token] Falling back to static token",
-        "[Zoho Desk] Token expired, refreshing and retrying...",
+        "[Zoho Token] Access token rejected; refreshing and retrying once...",
     ] {
         assert!(log_text.contains(line), "missing log line {line:?}");
     }

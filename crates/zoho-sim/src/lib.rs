@@ -128,11 +128,6 @@ impl SimHandle {
         self.base_url()
     }
 
-    /// The Desk API base URL to configure a client with (`…/tickets` lives under it).
-    pub fn desk_url(&self) -> String {
-        format!("{}/api/v1", self.base_url())
-    }
-
     /// A snapshot of the counters.
     pub fn stats(&self) -> SimStats {
         self.shared.stats.lock().expect("stats lock").clone()
