@@ -7,7 +7,7 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use zoho_desk_api::{PageRequest, TicketFilter};
 
 #[tokio::test]
-async fn metrics_count_requests_and_401s_by_recovery() {
+async fn metrics_count_requests_and_401s_by_recovery_and_the_auth_retry() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let _guard = metrics::set_default_local_recorder(&recorder);
@@ -57,6 +57,11 @@ async fn metrics_count_requests_and_401s_by_recovery() {
             "zoho_desk_unauthorized_total",
             &[("error_code", "INVALID_OAUTH"), ("recovered", "true")]
         ),
+        Some(&DebugValue::Counter(1))
+    );
+    // The retry is zoho-auth's 401 rule, counted where the dashboard's auth-retries panel looks.
+    assert_eq!(
+        find("zoho_token_auth_retries_total", &[("recovered", "true")]),
         Some(&DebugValue::Counter(1))
     );
     assert!(matches!(
