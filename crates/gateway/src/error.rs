@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use zoho_auth::TokenError;
-use zoho_desk_api::{DeskError, ErrorCode};
+use zoho_desk_api::{DeskError, ErrorCode, TransportKind};
 
 use crate::auth::request_id;
 
@@ -118,7 +118,9 @@ impl From<DeskError> for RouteError {
             DeskError::Decode { .. } => {
                 RouteError::new(StatusCode::BAD_GATEWAY, "zoho_bad_response", message)
             }
-            DeskError::Transport { ref detail, .. } if detail == "timed out" => {
+            DeskError::Transport {
+                kind: TransportKind::Timeout,
+            } => {
                 RouteError::new(StatusCode::GATEWAY_TIMEOUT, "zoho_timeout", message)
             }
             DeskError::Transport { .. } => {

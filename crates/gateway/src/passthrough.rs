@@ -51,7 +51,9 @@ use axum::extract::{FromRequest, OriginalUri, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::any;
-use zoho_desk_api::{ApiError, DeskClient, DeskError, ErrorCode, RawRequest, RawResponse};
+use zoho_desk_api::{
+    ApiError, DeskClient, DeskError, ErrorCode, RawRequest, RawResponse, TransportKind,
+};
 
 use crate::auth::{X_REQUEST_ID, error_response, request_id};
 use crate::config::Problem;
@@ -758,7 +760,9 @@ fn desk_error(error: DeskError, request_id: Option<&str>) -> Response {
     let message = error.to_string();
     let (status, code) = match &error {
         DeskError::Token(_) => (StatusCode::SERVICE_UNAVAILABLE, "token_unavailable"),
-        DeskError::Transport { detail, .. } if detail == "timed out" => {
+        DeskError::Transport {
+            kind: TransportKind::Timeout,
+        } => {
             (StatusCode::GATEWAY_TIMEOUT, "zoho_timeout")
         }
         DeskError::Transport { .. } => (StatusCode::BAD_GATEWAY, "zoho_unavailable"),

@@ -35,6 +35,7 @@ mod secret;
 pub mod store;
 pub mod telemetry;
 mod token_endpoint;
+mod transport;
 
 pub use endpoints::{DataCentre, InvalidEndpoint, UnknownDataCentre, ZohoEndpoints};
 pub use error::{FailureClass, RefreshError, TokenError};
@@ -46,3 +47,4 @@ pub use manager::{
 };
 pub use secret::{AccessToken, Credentials, PREVIEW_CHARS, preview};
 pub use token_endpoint::{DEFAULT_TOKEN_LIFETIME, Grant, classify as classify_token_response};
+pub use transport::TransportKind;

@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
-use zoho_auth::{AccessToken, AuthRetry, TokenError, TokenManager};
+use zoho_auth::{AccessToken, AuthRetry, TokenError, TokenManager, TransportKind};
 
 use crate::error::{ApiError, DeskError, ErrorCode};
 use crate::ids::OrganizationId;
@@ -676,21 +676,10 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, DeskError
     Ok(body)
 }
 
-/// A transport error without URL or headers. A request that failed to connect never reached
-/// Zoho; anything later may have.
+/// A transport error by kind only: no URL or headers.
 fn transport_error(error: &reqwest::Error) -> DeskError {
-    let (detail, maybe_delivered) = if error.is_connect() {
-        ("connection failed", false)
-    } else if error.is_timeout() {
-        ("timed out", true)
-    } else if error.is_body() || error.is_decode() {
-        ("connection broke while reading the response", true)
-    } else {
-        ("connection closed or reset", true)
-    };
     DeskError::Transport {
-        detail: detail.to_owned(),
-        maybe_delivered,
+        kind: TransportKind::of(error),
     }
 }
 
