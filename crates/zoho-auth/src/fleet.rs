@@ -153,7 +153,9 @@ impl Fleet {
             if started.elapsed() >= self.wait_timeout {
                 metrics::histogram!(telemetry::STORE_WAIT_SECONDS)
                     .record(started.elapsed().as_secs_f64());
-                return Ok(Err(RefreshError::Fleet("another replica holds the refresh lock and published nothing in time")));
+                return Ok(Err(RefreshError::Fleet(
+                    "another replica holds the refresh lock and published nothing in time",
+                )));
             }
             // Pub/sub wakes us early; polling is the backstop.
             tokio::select! {
