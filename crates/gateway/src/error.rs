@@ -120,9 +120,7 @@ impl From<DeskError> for RouteError {
             }
             DeskError::Transport {
                 kind: TransportKind::Timeout,
-            } => {
-                RouteError::new(StatusCode::GATEWAY_TIMEOUT, "zoho_timeout", message)
-            }
+            } => RouteError::new(StatusCode::GATEWAY_TIMEOUT, "zoho_timeout", message),
             DeskError::Transport { .. } => {
                 RouteError::new(StatusCode::BAD_GATEWAY, "zoho_unavailable", message)
             }

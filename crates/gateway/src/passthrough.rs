@@ -762,9 +762,7 @@ fn desk_error(error: DeskError, request_id: Option<&str>) -> Response {
         DeskError::Token(_) => (StatusCode::SERVICE_UNAVAILABLE, "token_unavailable"),
         DeskError::Transport {
             kind: TransportKind::Timeout,
-        } => {
-            (StatusCode::GATEWAY_TIMEOUT, "zoho_timeout")
-        }
+        } => (StatusCode::GATEWAY_TIMEOUT, "zoho_timeout"),
         DeskError::Transport { .. } => (StatusCode::BAD_GATEWAY, "zoho_unavailable"),
         DeskError::Decode { .. } => (StatusCode::BAD_GATEWAY, "zoho_bad_response"),
         DeskError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
