@@ -53,3 +53,35 @@ impl fmt::Display for TransportKind {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_failure_that_never_reached_the_server() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", closed.local_addr().unwrap());
+        drop(closed);
+        let error = reqwest::get(url).await.unwrap_err();
+        assert_eq!(TransportKind::of(&error), TransportKind::Connect);
+        assert!(!TransportKind::Connect.maybe_delivered());
+    }
+
+    #[tokio::test]
+    async fn no_answer_in_time_is_a_timeout_that_may_have_reached_the_server() {
+        // Accepted by the kernel's backlog, never answered.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", silent.local_addr().unwrap());
+        let error = reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_millis(200))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(TransportKind::of(&error), TransportKind::Timeout);
+        assert!(TransportKind::Timeout.maybe_delivered());
+    }
+}

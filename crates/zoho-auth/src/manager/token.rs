@@ -14,7 +14,7 @@ use crate::secret::AccessToken;
 pub enum TokenOrigin {
     /// Obtained by a refresh; its expiry is known.
     Refreshed,
-    /// The configured static token (`ZOHO_DESK_ACCESS_TOKEN`); its expiry is unknown.
+    /// The static fallback token the manager was built with; its expiry is unknown.
     Fallback,
 }
 
