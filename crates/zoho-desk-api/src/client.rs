@@ -399,7 +399,7 @@ impl DeskClient {
             let result = self.attempt(call, &token).await;
             let (status, api_error) = match &result {
                 Ok(exchange) if (200..300).contains(&exchange.status) => {
-                    auth.retry_after(false);
+                    auth.after_attempt(false);
                     record_unauthorized(first_401.as_ref(), true);
                     return result;
                 }
@@ -424,7 +424,7 @@ impl DeskClient {
                         code,
                         Some(ErrorCode::InvalidOauth | ErrorCode::Unauthorized)
                     ));
-            if auth.retry_after(rejected) {
+            if auth.after_attempt(rejected) {
                 info!(
                     message = "[Zoho Desk] Token expired, refreshing and retrying...",
                     endpoint = %call.template,

@@ -8,7 +8,7 @@
 use super::events;
 
 /// Where one operation stands in the 401 rule. Start one per operation and feed it the verdict
-/// of every attempt (see [`AuthRetry::retry_after`]).
+/// of every attempt (see [`AuthRetry::after_attempt`]).
 #[derive(Debug, Default)]
 pub struct AuthRetry {
     stage: Stage,
@@ -37,7 +37,7 @@ impl AuthRetry {
     /// [`TokenManager::invalidate`](crate::TokenManager::invalidate)) and tries again with a
     /// fresh one. The verdict after that retry is counted, once, as recovered unless rejected
     /// again; later verdicts (other retries of the same operation) change nothing.
-    pub fn retry_after(&mut self, rejected: bool) -> bool {
+    pub fn after_attempt(&mut self, rejected: bool) -> bool {
         match (self.stage, rejected) {
             (Stage::Fresh, true) => {
                 self.stage = Stage::Retrying;
@@ -69,7 +69,7 @@ mod tests {
         let snapshotter = recorder.snapshotter();
         let answers = metrics::with_local_recorder(&recorder, || {
             let mut retry = AuthRetry::new();
-            verdicts.iter().map(|&v| retry.retry_after(v)).collect()
+            verdicts.iter().map(|&v| retry.after_attempt(v)).collect()
         });
         let counts = snapshotter
             .snapshot()

@@ -18,7 +18,8 @@ use crate::secret::{AccessToken, Credentials};
 use crate::store::unix_now_ms;
 use crate::token_endpoint::{self, Grant};
 
-pub(super) enum Action {
+/// The driver's next step.
+enum Action {
     Refresh(RefreshReason),
     SleepUntil(Instant),
     Wait,

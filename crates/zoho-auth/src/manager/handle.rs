@@ -224,7 +224,7 @@ impl TokenManager {
             let token = self.token().await.map_err(WithTokenError::Token)?;
             let result = operation(token.clone()).await;
             let rejected = matches!(&result, Err(error) if is_auth_rejection(error));
-            if !rule.retry_after(rejected) {
+            if !rule.after_attempt(rejected) {
                 return result.map_err(WithTokenError::Operation);
             }
             events::auth_retry_started(token.access_token());
