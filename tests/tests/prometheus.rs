@@ -484,6 +484,14 @@ async fn every_dashboard_panel_returns_data_from_a_real_prometheus() {
             "Desk 429s",
             r#"zoho_desk_rate_limited_total{error_code="TOO_MANY_REQUESTS"}"#,
         ),
+        (
+            "the recovered 401's auth retry",
+            r#"zoho_token_auth_retries_total{recovered="true"}"#,
+        ),
+        (
+            "the unrecovered 401's auth retry",
+            r#"zoho_token_auth_retries_total{recovered="false"}"#,
+        ),
     ] {
         prometheus
             .wait_for(&client, what, expr, Duration::from_secs(15), |v| v >= 1.0)
@@ -525,6 +533,25 @@ async fn every_dashboard_panel_returns_data_from_a_real_prometheus() {
         problems.len(),
         queries.len(),
         problems.join("\n")
+    );
+    // The auth-retries panel shows the two retries of the 401s above, not only the series the
+    // gateway creates at zero: the Desk client's retries are counted by zoho-auth's 401 rule.
+    let retries_panel = queries
+        .iter()
+        .find(|query| query.expr.contains("zoho_token_auth_retries_total"))
+        .expect("the dashboard charts zoho_token_auth_retries_total");
+    let retries_shown: f64 = prometheus
+        .query(&client, &retries_panel.expr)
+        .await
+        .expect("the auth-retries panel query")
+        .iter()
+        .filter_map(sample_value)
+        .sum();
+    assert!(
+        retries_shown > 0.0,
+        "panel {} shows no auth retry\n    {}",
+        retries_panel.panel,
+        retries_panel.expr
     );
 
     // The two figures of the mission, in PromQL, hold what the traffic implies.

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::transport::TransportKind;
+
 /// What a refresh failure means for the next attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureClass {
@@ -39,7 +41,11 @@ pub enum RefreshError {
     Timeout(Duration),
     /// The token endpoint could not be reached or the connection broke.
     #[error("could not reach the Zoho token endpoint: {0}")]
-    Transport(String),
+    Transport(TransportKind),
+    /// Fleet mode: the shared store's protocol left this replica without a token (another
+    /// replica held the lock and published nothing, or the store failed mid-refresh).
+    #[error("could not reach the Zoho token endpoint: {0}")]
+    Fleet(&'static str),
     /// An HTTP 5xx.
     #[error("the Zoho token endpoint answered HTTP {status}")]
     ServerError {
@@ -83,6 +89,7 @@ impl RefreshError {
             RefreshError::BudgetExhausted { .. } => FailureClass::Budget,
             RefreshError::Timeout(_)
             | RefreshError::Transport(_)
+            | RefreshError::Fleet(_)
             | RefreshError::ServerError { .. }
             | RefreshError::Malformed { .. }
             | RefreshError::Rejected { .. } => FailureClass::Transient,
@@ -102,7 +109,7 @@ impl RefreshError {
             RefreshError::InvalidClientSecret => "invalid_client_secret",
             RefreshError::Throttled => "throttled",
             RefreshError::Timeout(_) => "timeout",
-            RefreshError::Transport(_) => "transport",
+            RefreshError::Transport(_) | RefreshError::Fleet(_) => "transport",
             RefreshError::ServerError { .. } => "server_error",
             RefreshError::Malformed { .. } => "malformed",
             RefreshError::Rejected { .. } => "rejected",

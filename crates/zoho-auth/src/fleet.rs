@@ -103,9 +103,7 @@ impl Fleet {
                         grant,
                         generation: None,
                     }),
-                    None => Err(RefreshError::Transport(
-                        "token store failed after minting".into(),
-                    )),
+                    None => Err(RefreshError::Fleet("token store failed after minting")),
                 }
             }
         }
@@ -155,8 +153,8 @@ impl Fleet {
             if started.elapsed() >= self.wait_timeout {
                 metrics::histogram!(telemetry::STORE_WAIT_SECONDS)
                     .record(started.elapsed().as_secs_f64());
-                return Ok(Err(RefreshError::Transport(
-                    "another replica holds the refresh lock and published nothing in time".into(),
+                return Ok(Err(RefreshError::Fleet(
+                    "another replica holds the refresh lock and published nothing in time",
                 )));
             }
             // Pub/sub wakes us early; polling is the backstop.
@@ -196,9 +194,7 @@ impl Fleet {
         }
         let renewal = self.keep_lease();
         let Some(mint) = mint.take() else {
-            return Ok(Err(RefreshError::Transport(
-                "refresh attempted twice".into(),
-            )));
+            return Ok(Err(RefreshError::Fleet("refresh attempted twice")));
         };
         let minted = mint().await;
         renewal.abort();

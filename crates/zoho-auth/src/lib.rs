@@ -35,14 +35,16 @@ mod secret;
 pub mod store;
 pub mod telemetry;
 mod token_endpoint;
+mod transport;
 
 pub use endpoints::{DataCentre, InvalidEndpoint, UnknownDataCentre, ZohoEndpoints};
 pub use error::{FailureClass, RefreshError, TokenError};
 pub use manager::{
-    DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BUDGET_WINDOW, DEFAULT_EXPIRY_SKEW,
-    DEFAULT_REFRESH_BUDGET, DEFAULT_REFRESH_JITTER, DEFAULT_REFRESH_MARGIN,
+    AuthRetry, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BUDGET_WINDOW,
+    DEFAULT_EXPIRY_SKEW, DEFAULT_REFRESH_BUDGET, DEFAULT_REFRESH_JITTER, DEFAULT_REFRESH_MARGIN,
     DEFAULT_REQUEST_TIMEOUT, DEFAULT_THROTTLE_BACKOFF, LastRefresh, RefreshCounts, RefreshReason,
-    Token, TokenManager, TokenManagerBuilder, TokenSource, TokenState, TokenStatus, WithTokenError,
+    Token, TokenManager, TokenManagerBuilder, TokenOrigin, TokenState, TokenStatus, WithTokenError,
 };
 pub use secret::{AccessToken, Credentials, PREVIEW_CHARS, preview};
 pub use token_endpoint::{DEFAULT_TOKEN_LIFETIME, Grant, classify as classify_token_response};
+pub use transport::TransportKind;

@@ -1,6 +1,8 @@
 //! Metric names and the label values they take. Recorded through the `metrics` facade only; the
 //! binary that embeds this crate chooses the exporter. Documented in docs/telemetry.md.
 
+use metrics::Unit;
+
 /// Counter: refresh attempts that reached Zoho, by `outcome` (`success`, `failure`) and `reason`
 /// (what triggered the attempt: see [`crate::RefreshReason::label`]).
 pub const REFRESH_TOTAL: &str = "zoho_token_refresh_total";
@@ -38,3 +40,161 @@ pub const STORE_ERRORS_TOTAL: &str = "zoho_token_store_errors_total";
 pub const STORE_DEGRADED: &str = "zoho_token_store_degraded";
 /// Counter: tokens adopted from the fleet instead of refreshing.
 pub const STORE_ADOPTED_TOTAL: &str = "zoho_token_store_adopted_total";
+
+/// What kind of series a metric is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Only goes up.
+    Counter,
+    /// Set to the current value.
+    Gauge,
+    /// Samples, exported with buckets.
+    Histogram,
+}
+
+/// A metric a library records, as the exporter describes it (`# HELP`, unit) and as the label
+/// tidy checks read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricDescription {
+    /// The metric name.
+    pub name: &'static str,
+    /// Counter, gauge or histogram.
+    pub kind: MetricKind,
+    /// The unit, when it has one.
+    pub unit: Option<Unit>,
+    /// One line for `# HELP`.
+    pub help: &'static str,
+    /// The label keys it is recorded with (the values are bounded; see docs/telemetry.md).
+    pub labels: &'static [&'static str],
+}
+
+impl MetricDescription {
+    /// Describes this metric to the installed recorder.
+    pub fn describe(&self) {
+        let (name, help) = (self.name, self.help);
+        match (self.kind, self.unit) {
+            (MetricKind::Counter, Some(unit)) => metrics::describe_counter!(name, unit, help),
+            (MetricKind::Counter, None) => metrics::describe_counter!(name, help),
+            (MetricKind::Gauge, Some(unit)) => metrics::describe_gauge!(name, unit, help),
+            (MetricKind::Gauge, None) => metrics::describe_gauge!(name, help),
+            (MetricKind::Histogram, Some(unit)) => metrics::describe_histogram!(name, unit, help),
+            (MetricKind::Histogram, None) => metrics::describe_histogram!(name, help),
+        }
+    }
+}
+
+/// Every metric this crate records. A metric recorded but missing here fails the crate's
+/// telemetry tests.
+pub const METRICS: &[MetricDescription] = &[
+    MetricDescription {
+        name: REFRESH_TOTAL,
+        kind: MetricKind::Counter,
+        unit: Some(Unit::Count),
+        help: "Token refresh attempts sent to Zoho, by outcome and reason.",
+        labels: &["outcome", "reason"],
+    },
+    MetricDescription {
+        name: REFRESH_ERRORS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: Some(Unit::Count),
+        help: "Failed token refresh attempts, by classified error.",
+        labels: &["error"],
+    },
+    MetricDescription {
+        name: REFRESH_DURATION_SECONDS,
+        kind: MetricKind::Histogram,
+        unit: Some(Unit::Seconds),
+        help: "Duration of one token refresh attempt, by outcome.",
+        labels: &["outcome"],
+    },
+    MetricDescription {
+        name: REFRESH_BUDGET_REFUSED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: Some(Unit::Count),
+        help: "Token refreshes the local refresh budget refused to send to Zoho.",
+        labels: &[],
+    },
+    MetricDescription {
+        name: EXPIRY_TIMESTAMP_SECONDS,
+        kind: MetricKind::Gauge,
+        unit: Some(Unit::Seconds),
+        help: "Unix time at which the current refreshed access token expires; 0 without one.",
+        labels: &[],
+    },
+    MetricDescription {
+        name: FALLBACK_ACTIVE,
+        kind: MetricKind::Gauge,
+        unit: None,
+        help: "1 while the static fallback access token is handed out, else 0.",
+        labels: &[],
+    },
+    MetricDescription {
+        name: PERMANENT_FAILURE,
+        kind: MetricKind::Gauge,
+        unit: None,
+        help: "1 while the Zoho credentials have failed permanently (re-consent needed), else 0.",
+        labels: &[],
+    },
+    MetricDescription {
+        name: INVALIDATIONS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: Some(Unit::Count),
+        help: "Access tokens reported rejected by Zoho (401), by result (dropped or stale).",
+        labels: &["result"],
+    },
+    MetricDescription {
+        name: AUTH_RETRIES_TOTAL,
+        kind: MetricKind::Counter,
+        unit: Some(Unit::Count),
+        help: "Operations retried once after an auth rejection, by whether the retry recovered.",
+        labels: &["recovered"],
+    },
+    MetricDescription {
+        name: STORE_LOCK_TOTAL,
+        kind: MetricKind::Counter,
+        unit: Some(Unit::Count),
+        help: "Attempts to take the fleet's refresh lock in the shared token store, by result.",
+        labels: &["result"],
+    },
+    MetricDescription {
+        name: STORE_LOCK_LOST_TOTAL,
+        kind: MetricKind::Counter,
+        unit: Some(Unit::Count),
+        help: "Fleet refresh locks lost (lease expired or renewal failed) while refreshing.",
+        labels: &[],
+    },
+    MetricDescription {
+        name: STORE_WAIT_SECONDS,
+        kind: MetricKind::Histogram,
+        unit: Some(Unit::Seconds),
+        help: "Time a replica waited for another replica's refresh.",
+        labels: &[],
+    },
+    MetricDescription {
+        name: STORE_ERRORS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: Some(Unit::Count),
+        help: "Failed shared token store operations.",
+        labels: &[],
+    },
+    MetricDescription {
+        name: STORE_DEGRADED,
+        kind: MetricKind::Gauge,
+        unit: None,
+        help: "1 while the shared token store is unavailable and this replica refreshes on its own.",
+        labels: &[],
+    },
+    MetricDescription {
+        name: STORE_ADOPTED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: Some(Unit::Count),
+        help: "Tokens adopted from the fleet's shared store instead of refreshing.",
+        labels: &[],
+    },
+];
+
+/// Describes every metric of this crate ([`METRICS`]) to the installed recorder. The binary
+/// calls it once, after installing its exporter.
+pub fn describe() {
+    METRICS.iter().for_each(MetricDescription::describe);
+}

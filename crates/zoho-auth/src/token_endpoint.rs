@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::error::RefreshError;
 use crate::secret::{AccessToken, Credentials};
+use crate::transport::TransportKind;
 
 /// Zoho's documented access-token lifetime, assumed when a success omits `expires_in`.
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
@@ -68,21 +69,10 @@ pub(crate) async fn refresh(
         .unwrap_or(Err(RefreshError::Timeout(timeout)))
 }
 
-/// A transport error without its URL (the URL holds no secret, but error text should stay short
-/// and stable).
+/// A transport error by kind only: its message names the URL (which holds no secret, but error
+/// text should stay short and stable).
 fn transport_error(error: reqwest::Error) -> RefreshError {
-    let kind = if error.is_connect() {
-        "connection failed"
-    } else if error.is_timeout() {
-        "timed out"
-    } else if error.is_body() || error.is_decode() {
-        "connection broke while reading the response"
-    } else if error.is_request() {
-        "request failed (connection closed or reset)"
-    } else {
-        "HTTP error"
-    };
-    RefreshError::Transport(kind.to_owned())
+    RefreshError::Transport(TransportKind::of(&error))
 }
 
 /// Classifies a token-endpoint response. Pure, so it can be tested and fuzzed on its own.

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use harness::{HOUR, Harness};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use zoho_auth::{AccessToken, Credentials, RefreshError, TokenError, ZohoEndpoints};
+use zoho_auth::store::{InMemoryStore, TokenStore};
+use zoho_auth::{AccessToken, Credentials, RefreshError, TokenError, TokenManager, ZohoEndpoints};
 use zoho_sim::{DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, Fault, Route, Times};
 
 const FALLBACK: &str = "1000.fa11bac0000000000000000000000000.0000000000000000000000000000beef";
@@ -87,6 +88,7 @@ async fn logs_metrics_status_and_errors_carry_no_secret_and_the_expected_events(
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let _metrics = metrics::set_default_local_recorder(&recorder);
+    zoho_auth::telemetry::describe();
 
     let h = Harness::with_fallback(Some(FALLBACK)).await;
     let mut secrets = vec![
@@ -149,7 +151,7 @@ async fn logs_metrics_status_and_errors_carry_no_secret_and_the_expected_events(
         "[Zoho Token] New token expires in: 3600 seconds",
         "[Zoho Token] ❌ Failed to refresh token",
         "[Zoho Token] Falling back to static token",
-        "[Zoho Desk] Token expired, refreshing and retrying...",
+        "[Zoho Token] Access token rejected; refreshing and retrying once...",
     ] {
         assert!(log_text.contains(line), "missing log line {line:?}");
     }
@@ -170,6 +172,7 @@ async fn logs_metrics_status_and_errors_carry_no_secret_and_the_expected_events(
         rendered.push_str(&format!("{:?}\n", key.key()));
     }
     assert_no_secret("metric keys and labels", &rendered, &secrets);
+    harness::assert_every_metric_described(&metrics);
     assert_eq!(
         value_of(
             "zoho_token_refresh_total",
@@ -262,4 +265,39 @@ fn error_messages_name_the_problem_and_never_a_secret() {
         )
         .is_err()
     );
+}
+
+/// The fleet path's metrics are described too: two replicas share one store, so one refreshes
+/// under the lock while the other waits and adopts its token.
+#[tokio::test(start_paused = true)]
+async fn fleet_metrics_are_described() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _metrics = metrics::set_default_local_recorder(&recorder);
+    zoho_auth::telemetry::describe();
+
+    let h = Harness::start().await;
+    let store: Arc<dyn TokenStore> = Arc::new(InMemoryStore::new());
+    let endpoints = h.manager.endpoints().clone();
+    let replicas: Vec<_> = (0..2)
+        .map(|_| {
+            TokenManager::builder(
+                harness::credentials(DEFAULT_REFRESH_TOKEN),
+                endpoints.clone(),
+            )
+            .token_store(store.clone())
+            .build()
+        })
+        .collect();
+    let (first, second) = tokio::join!(replicas[0].token(), replicas[1].token());
+    assert_eq!(
+        first.unwrap().expose_secret(),
+        second.unwrap().expose_secret()
+    );
+
+    let metrics = snapshotter.snapshot().into_vec();
+    let recorded = |name: &str| metrics.iter().any(|(key, ..)| key.key().name() == name);
+    assert!(recorded("zoho_token_store_lock_total"));
+    assert!(recorded("zoho_token_store_adopted_total"));
+    harness::assert_every_metric_described(&metrics);
 }

@@ -1,5 +1,5 @@
-//! The request core: auth header and `orgId`, the 401 refresh-retry-once rule, the client-side
-//! concurrency cap, 429 and retry policy, decoding, telemetry.
+//! The request core: auth header and `orgId`, the 401 refresh-retry-once rule (zoho-auth's
+//! `AuthRetry`), the client-side concurrency cap, 429 and retry policy, decoding, telemetry.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
-use zoho_auth::{AccessToken, TokenError, TokenManager};
+use zoho_auth::{AccessToken, AuthRetry, TokenError, TokenManager, TransportKind};
 
 use crate::error::{ApiError, DeskError, ErrorCode};
 use crate::ids::OrganizationId;
@@ -391,12 +391,15 @@ impl DeskClient {
     async fn exchange(&self, call: &Call) -> Result<Exchange, DeskError> {
         let inner = &self.inner;
         let mut retries = 0;
+        let mut auth = AuthRetry::new();
+        // The code of the 401 that was retried, for `zoho_desk_unauthorized_total`.
         let mut first_401: Option<ErrorCode> = None;
         loop {
             let token = inner.tokens.token().await?;
             let result = self.attempt(call, &token).await;
             let (status, api_error) = match &result {
                 Ok(exchange) if (200..300).contains(&exchange.status) => {
+                    auth.after_attempt(false);
                     record_unauthorized(first_401.as_ref(), true);
                     return result;
                 }
@@ -411,15 +414,17 @@ impl DeskClient {
                 Err(_) => (0, None),
             };
             let code = api_error.as_ref().map(|e| e.code.clone());
-            // 401 INVALID_OAUTH (or UNAUTHORIZED although a token was sent): Zoho refused before
-            // acting, so even a POST may be resent — once, with a fresh token.
-            if status == 401
-                && matches!(
-                    code,
-                    Some(ErrorCode::InvalidOauth | ErrorCode::Unauthorized)
-                )
-                && first_401.is_none()
-            {
+            // 401 INVALID_OAUTH (or UNAUTHORIZED although a token was sent) is a refused token:
+            // Zoho refused before acting, so even a POST may be resent — once, with a fresh
+            // token, by zoho-auth's 401 rule. After that one retry, any 401 is the token refused
+            // again.
+            let rejected = status == 401
+                && (auth.retried()
+                    || matches!(
+                        code,
+                        Some(ErrorCode::InvalidOauth | ErrorCode::Unauthorized)
+                    ));
+            if auth.after_attempt(rejected) {
                 info!(
                     message = "[Zoho Desk] Token expired, refreshing and retrying...",
                     endpoint = %call.template,
@@ -678,21 +683,10 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, DeskError
     Ok(body)
 }
 
-/// A transport error without URL or headers. A request that failed to connect never reached
-/// Zoho; anything later may have.
+/// A transport error by kind only: no URL or headers.
 fn transport_error(error: &reqwest::Error) -> DeskError {
-    let (detail, maybe_delivered) = if error.is_connect() {
-        ("connection failed", false)
-    } else if error.is_timeout() {
-        ("timed out", true)
-    } else if error.is_body() || error.is_decode() {
-        ("connection broke while reading the response", true)
-    } else {
-        ("connection closed or reset", true)
-    };
     DeskError::Transport {
-        detail: detail.to_owned(),
-        maybe_delivered,
+        kind: TransportKind::of(error),
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::Deserialize;
-use zoho_auth::TokenError;
+use zoho_auth::{TokenError, TransportKind};
 
 /// Zoho Desk's `errorCode` (spec §4), with an arm for codes this client does not know yet.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -195,14 +195,12 @@ pub enum DeskError {
     /// Zoho Desk answered with an error status.
     #[error("Zoho Desk answered HTTP {} {}: {}", .0.status, .0.code, .0.message)]
     Api(ApiError),
-    /// The request did not complete. `maybe_delivered` tells whether Zoho may have acted on it.
-    #[error("Zoho Desk request failed ({detail}){}", if *.maybe_delivered { "; it may have reached Zoho" } else { "" })]
+    /// The request did not complete. [`DeskError::maybe_delivered`] tells whether Zoho may have
+    /// acted on it.
+    #[error("Zoho Desk request failed ({}){}", transport_detail(*.kind), if .kind.maybe_delivered() { "; it may have reached Zoho" } else { "" })]
     Transport {
-        /// What went wrong, without URL or token.
-        detail: String,
-        /// Whether the request may have been processed (never retried automatically then, for
-        /// non-idempotent methods).
-        maybe_delivered: bool,
+        /// How it failed.
+        kind: TransportKind,
     },
     /// Refused before sending: the input breaks a rule Zoho would enforce.
     #[error("invalid Desk request: {0}")]
@@ -265,6 +263,12 @@ impl DeskError {
         }
     }
 
+    /// Whether a request that got no answer may have been processed by Zoho (never retried
+    /// automatically then, for non-idempotent methods). `false` for every other error.
+    pub fn maybe_delivered(&self) -> bool {
+        matches!(self, DeskError::Transport { kind } if kind.maybe_delivered())
+    }
+
     /// How long to wait before retrying, when known.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -272,6 +276,17 @@ impl DeskError {
             DeskError::Token(error) => error.retry_after(),
             _ => None,
         }
+    }
+}
+
+/// The words of [`DeskError::Transport`]'s message: the Desk client has always said "closed or
+/// reset" for every failure after the connection was made.
+fn transport_detail(kind: TransportKind) -> &'static str {
+    match kind {
+        TransportKind::Connect => "connection failed",
+        TransportKind::Timeout => "timed out",
+        TransportKind::Body => "connection broke while reading the response",
+        TransportKind::Request | TransportKind::Other => "connection closed or reset",
     }
 }
 

@@ -64,3 +64,6 @@ pub use models::{
 pub use pagination::{Page, PageRequest};
 pub use reqwest::Method;
 pub use time::{Count, ZohoTime};
+/// How a request that got no answer failed (defined in `zoho-auth`, shared with its token
+/// endpoint).
+pub use zoho_auth::TransportKind;

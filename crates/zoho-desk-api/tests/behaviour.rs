@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use common::{portal, portal_with};
 use futures::{StreamExt, TryStreamExt};
-use zoho_desk_api::{DeskError, ErrorCode, NewTicket, PageRequest, Side, TicketFilter};
+use zoho_desk_api::{
+    DeskError, ErrorCode, NewTicket, PageRequest, Side, TicketFilter, TransportKind,
+};
 use zoho_sim::testing::FrozenClock;
 use zoho_sim::{DEFAULT_CLIENT_ID, Fault, PROJECT_SCOPES, RefreshGrant, Route, SimConfig, Times};
 
@@ -192,10 +194,9 @@ async fn a_ticket_creation_that_times_out_is_not_retried() {
         matches!(
             error,
             DeskError::Transport {
-                maybe_delivered: true,
-                ..
+                kind: TransportKind::Timeout
             }
-        ),
+        ) && error.maybe_delivered(),
         "{error}"
     );
     clock.advance(Duration::from_secs(30)).await;

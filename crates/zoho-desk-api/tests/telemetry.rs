@@ -7,10 +7,12 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use zoho_desk_api::{PageRequest, TicketFilter};
 
 #[tokio::test]
-async fn metrics_count_requests_and_401s_by_recovery() {
+async fn metrics_count_requests_and_401s_by_recovery_and_the_auth_retry() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let _guard = metrics::set_default_local_recorder(&recorder);
+    zoho_desk_api::telemetry::describe();
+    zoho_auth::telemetry::describe();
     let p = portal().await;
     p.desk
         .list_tickets(&TicketFilter::default(), PageRequest::first(5))
@@ -59,6 +61,11 @@ async fn metrics_count_requests_and_401s_by_recovery() {
         ),
         Some(&DebugValue::Counter(1))
     );
+    // The retry is zoho-auth's 401 rule, counted where the dashboard's auth-retries panel looks.
+    assert_eq!(
+        find("zoho_token_auth_retries_total", &[("recovered", "true")]),
+        Some(&DebugValue::Counter(1))
+    );
     assert!(matches!(
         find("zoho_desk_credits_remaining", &[]),
         Some(DebugValue::Gauge(_))
@@ -67,6 +74,27 @@ async fn metrics_count_requests_and_401s_by_recovery() {
         find("zoho_desk_request_duration_seconds", &[("endpoint", "/tickets")]),
         Some(DebugValue::Histogram(samples)) if samples.len() == 3
     ));
+    // Every metric recorded — the client's own and the token metrics of its 401 rule — is
+    // described, with the labels it is recorded with.
+    let catalogue = || {
+        zoho_desk_api::telemetry::METRICS
+            .iter()
+            .chain(zoho_auth::telemetry::METRICS)
+    };
+    for (key, _, description, _) in &snapshot {
+        let key = key.key();
+        let entry = catalogue().find(|m| m.name == key.name());
+        assert!(
+            entry.is_some() && description.is_some(),
+            "{} is recorded undescribed",
+            key.name()
+        );
+        assert!(
+            key.labels()
+                .all(|label| entry.is_some_and(|m| m.labels.contains(&label.key()))),
+            "{key:?} has an undeclared label"
+        );
+    }
     let rendered: String = snapshot
         .iter()
         .map(|(key, _, _, _)| format!("{:?}\n", key.key()))

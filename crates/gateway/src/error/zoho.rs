@@ -2,7 +2,7 @@
 //! [`RouteError`]s.
 
 use zoho_auth::TokenError;
-use zoho_desk_api::{DeskError, ErrorCode as ZohoCode};
+use zoho_desk_api::{DeskError, ErrorCode as ZohoCode, TransportKind};
 
 use super::{ErrorCode, RouteError};
 
@@ -21,9 +21,9 @@ impl From<DeskError> for RouteError {
             DeskError::Token(token) => token.into(),
             DeskError::InvalidInput(_) => RouteError::new(ErrorCode::InvalidRequest, message),
             DeskError::Decode { .. } => RouteError::new(ErrorCode::ZohoBadResponse, message),
-            DeskError::Transport { ref detail, .. } if detail == "timed out" => {
-                RouteError::new(ErrorCode::ZohoTimeout, message)
-            }
+            DeskError::Transport {
+                kind: TransportKind::Timeout,
+            } => RouteError::new(ErrorCode::ZohoTimeout, message),
             DeskError::Transport { .. } => RouteError::new(ErrorCode::ZohoUnavailable, message),
             DeskError::Api(api) => {
                 let code = match &api.code {

@@ -12,6 +12,14 @@ use zoho_sim::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, SimConfig, SimHandle, ZohoSim,
 };
 
+/// One metric of a `DebuggingRecorder` snapshot.
+pub type SnapshotEntry = (
+    metrics_util::CompositeKey,
+    Option<metrics::Unit>,
+    Option<metrics::SharedString>,
+    metrics_util::debugging::DebugValue,
+);
+
 pub const SECOND: Duration = Duration::from_secs(1);
 pub const MINUTE: Duration = Duration::from_secs(60);
 pub const HOUR: Duration = Duration::from_secs(3600);
@@ -108,4 +116,27 @@ pub async fn exhaust_zoho_window(sim: &SimHandle) {
         assert!(sim.mint_access_token(DEFAULT_REFRESH_TOKEN).is_some());
     }
     assert_eq!(sim.stats().tokens_minted, 10);
+}
+
+/// Fails unless every metric in `snapshot` is in `zoho_auth::telemetry::METRICS` with the labels
+/// it was recorded with, and got its description: call `zoho_auth::telemetry::describe()` on
+/// the recorder before the scenario. (A description of the wrong kind does not count: the
+/// recorder files descriptions by kind.)
+pub fn assert_every_metric_described(snapshot: &[SnapshotEntry]) {
+    use zoho_auth::telemetry::METRICS;
+    for (key, _, description, _) in snapshot {
+        let key = key.key();
+        let name = key.name();
+        let Some(entry) = METRICS.iter().find(|m| m.name == name) else {
+            panic!("{name} is recorded but missing from zoho_auth::telemetry::METRICS");
+        };
+        assert!(description.is_some(), "{name} is recorded undescribed");
+        for label in key.labels() {
+            assert!(
+                entry.labels.contains(&label.key()),
+                "{name} is recorded with the undeclared label {}",
+                label.key()
+            );
+        }
+    }
 }
