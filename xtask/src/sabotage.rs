@@ -79,12 +79,36 @@ const SABOTAGES: &[Sabotage] = &[
         broken: "[dev-dependencies]\nzoho-auth.workspace = true\n",
         test: &["-p", "xtask", "zoho_sim_depends_on_no_client_crate"],
     },
+    Sabotage {
+        name: "gateway-import-cycle",
+        guards: "gateway modules import one way (leaves by their own path)",
+        file: "crates/gateway/src/auth/keys.rs",
+        original: "use crate::config::problem::{Problem, io_error_reason};",
+        broken: "use crate::config::{Problem, io_error_reason};",
+        test: &["-p", "xtask", "gateway_imports_have_no_cycle"],
+    },
+    Sabotage {
+        name: "architecture-names-a-missing-file",
+        guards: "every path ARCHITECTURE.md names exists",
+        file: "docs/ARCHITECTURE.md",
+        original: "`config/load.rs` — `Config::load`",
+        broken: "`config/loader.rs` — `Config::load`",
+        test: &["-p", "xtask", "architecture_doc_names_what_exists"],
+    },
+    Sabotage {
+        name: "behaviour-cites-a-missing-test",
+        guards: "every test zoho-behaviour.md cites exists",
+        file: "docs/zoho-behaviour.md",
+        original: "scenarios.rs::a_day_at_steady_load_refreshes_once_an_hour",
+        broken: "scenarios.rs::a_day_at_steady_load_refreshes_twice_an_hour",
+        test: &["-p", "xtask", "zoho_behaviour_cites_tests_that_exist"],
+    },
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {
     if args.iter().any(|a| a == "--list") {
         for s in SABOTAGES {
-            println!("{:32} {} ({})", s.name, s.guards, s.file);
+            println!("{:36} {} ({})", s.name, s.guards, s.file);
         }
         return Ok(());
     }
@@ -105,7 +129,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     for sabotage in &chosen {
         let caught = attempt(&root, sabotage)?;
         println!(
-            "xtask sabotage: {:32} {}",
+            "xtask sabotage: {:36} {}",
             sabotage.name,
             if caught { "caught" } else { "SURVIVED" }
         );

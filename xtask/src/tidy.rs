@@ -17,15 +17,237 @@ mod tests {
         fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
+    /// The crate (or top-level folder) a `### ` heading of ARCHITECTURE.md maps: its first
+    /// backticked word, e.g. `crates/gateway` or `tests`.
+    fn heading_folder(line: &str) -> Option<&str> {
+        let rest = line.strip_prefix("### ")?;
+        rest.split('`').nth(1)
+    }
+
+    /// Does a backticked word of ARCHITECTURE.md name a file or folder of the tree?
+    fn looks_like_path(word: &str) -> bool {
+        let is_file = [".rs", ".md", ".toml", ".yml", ".yaml", ".json"]
+            .iter()
+            .any(|ext| word.ends_with(ext));
+        let forbidden = [' ', '{', '*', '<', '…', '=', '(', '"', ':'];
+        (is_file || word.ends_with('/'))
+            && !word.starts_with('/')
+            && !word.starts_with('.')
+            && !word.contains(forbidden)
+    }
+
+    /// Every crate and source folder is mapped in ARCHITECTURE.md, and every file or folder it
+    /// names exists (relative to the root, `docs/`, the section's crate, or the crate's `src/`).
     #[test]
-    fn architecture_doc_maps_every_crate() {
+    fn architecture_doc_names_what_exists_and_maps_every_folder() {
         let architecture = read("docs/ARCHITECTURE.md");
-        for entry in fs::read_dir(root().join("crates")).unwrap() {
-            let name = entry.unwrap().file_name().into_string().unwrap();
+        let mut section = String::new();
+        let mut named = Vec::new();
+        for line in architecture.lines() {
+            if let Some(folder) = heading_folder(line) {
+                section = folder.to_owned();
+                continue;
+            }
+            for word in line.split('`').skip(1).step_by(2) {
+                if !looks_like_path(word) {
+                    continue;
+                }
+                let candidates = [
+                    root().join(word),
+                    root().join("docs").join(word),
+                    root().join(&section).join(word),
+                    root().join(&section).join("src").join(word),
+                ];
+                let Some(found) = candidates.iter().find(|c| c.exists()) else {
+                    panic!(
+                        "docs/ARCHITECTURE.md names `{word}` (under {section:?}), which does not exist"
+                    );
+                };
+                named.push(found.canonicalize().unwrap());
+            }
+        }
+        assert!(named.len() > 40, "only {} paths found", named.len());
+
+        let mut crates: Vec<PathBuf> = fs::read_dir(root().join("crates"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        crates.extend(["tests", "bench", "xtask"].map(|c| root().join(c)));
+        let root = root().canonicalize().unwrap();
+        for krate in crates {
+            let relative = krate
+                .strip_prefix(&root)
+                .unwrap_or(&krate)
+                .display()
+                .to_string();
+            let relative = relative.trim_start_matches(&format!("{}/", root.display()));
             assert!(
-                architecture.contains(&format!("crates/{name}")),
-                "docs/ARCHITECTURE.md does not map crates/{name}"
+                architecture.contains(&format!("### `{relative}`")),
+                "docs/ARCHITECTURE.md has no section for {relative}"
             );
+            for folder in ["src", "tests", "benches"] {
+                for dir in folders_below(&krate.join(folder)) {
+                    let dir = dir.canonicalize().unwrap();
+                    assert!(
+                        named.contains(&dir),
+                        "docs/ARCHITECTURE.md does not map the folder {}",
+                        dir.strip_prefix(&root).unwrap().display()
+                    );
+                }
+            }
+        }
+    }
+
+    /// Every folder below `path` (not `path` itself), depth first; fixture data is not code.
+    fn folders_below(path: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let Ok(entries) = fs::read_dir(path) else {
+            return found;
+        };
+        for entry in entries {
+            let entry = entry.unwrap().path();
+            let is_data = entry.file_name().is_some_and(|n| n == "fixtures");
+            if entry.is_dir() && !is_data {
+                found.extend(folders_below(&entry));
+                found.push(entry);
+            }
+        }
+        found
+    }
+
+    /// The module path of a file below `src` (`config/problem.rs` → `config::problem`,
+    /// `config/mod.rs` → `config`).
+    fn module_of(relative: &Path) -> String {
+        let mut parts: Vec<String> = relative
+            .with_extension("")
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        if parts.last().is_some_and(|p| p == "mod") {
+            parts.pop();
+        }
+        parts.join("::")
+    }
+
+    /// The `crate::…` and `super::…` paths a piece of Rust names, made absolute (without the
+    /// `crate::`), with `{…}` groups expanded one level.
+    fn referenced_paths(text: &str, module: &str) -> Vec<String> {
+        let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+        let mut found = Vec::new();
+        for (anchor, is_super) in [("crate::", false), ("super::", true)] {
+            for (at, _) in text.match_indices(anchor) {
+                let before = text[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+                    continue; // `$crate::`, `a::super::`
+                }
+                let rest = &text[at + anchor.len()..];
+                let head: String = rest.chars().take_while(|&c| ident(c)).collect();
+                let base = if is_super {
+                    match module.rsplit_once("::") {
+                        Some((parent, _)) => format!("{parent}::"),
+                        None => String::new(),
+                    }
+                } else {
+                    String::new()
+                };
+                let after = &rest[head.len()..];
+                if after.starts_with('{') {
+                    let group = &after[1..after.find('}').unwrap_or(after.len())];
+                    for item in group.split(',') {
+                        let item: String = item.trim().chars().take_while(|&c| ident(c)).collect();
+                        found.push(format!("{base}{head}{item}"));
+                    }
+                } else {
+                    found.push(format!("{base}{head}"));
+                }
+            }
+        }
+        found
+    }
+
+    /// Inside the gateway crate, imports go one way between top-level modules (`auth`,
+    /// `config`, …), judged on the `crate::`/`super::` paths of non-test code. A leaf file (one
+    /// that imports nothing of the crate, such as `config/problem.rs`) counts on its own, so
+    /// modules that `config` imports may still import `crate::config::problem` by that path.
+    #[test]
+    fn gateway_imports_have_no_cycle() {
+        use std::collections::{BTreeMap, BTreeSet};
+
+        let src = root().join("crates/gateway/src");
+        let mut files = Vec::new();
+        for path in rust_files(&src) {
+            let relative = path.strip_prefix(&src).unwrap().to_path_buf();
+            let name = relative.file_name().unwrap().to_string_lossy().into_owned();
+            if matches!(
+                name.as_str(),
+                "lib.rs" | "main.rs" | "tests.rs" | "fixtures.rs"
+            ) {
+                continue;
+            }
+            files.push((module_of(&relative), fs::read_to_string(&path).unwrap()));
+        }
+        let modules: BTreeSet<String> = files.iter().map(|(m, _)| m.clone()).collect();
+        // The deepest module a path lands in.
+        let resolve = |path: &str| -> Option<String> {
+            let segments: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
+            (1..=segments.len())
+                .rev()
+                .map(|n| segments[..n].join("::"))
+                .find(|candidate| modules.contains(candidate))
+        };
+        let mut imports: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (module, text) in &files {
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            let targets = referenced_paths(code, module)
+                .iter()
+                .filter_map(|path| resolve(path))
+                .filter(|target| target != module)
+                .collect();
+            imports.insert(module.clone(), targets);
+        }
+        let node = |module: &str| -> String {
+            if imports[module].is_empty() {
+                module.to_owned()
+            } else {
+                module.split("::").next().unwrap().to_owned()
+            }
+        };
+        let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (module, targets) in &imports {
+            for target in targets {
+                let (from, to) = (node(module), node(target));
+                if from != to {
+                    edges.entry(from).or_default().insert(to);
+                }
+            }
+        }
+        assert!(edges.len() > 10, "import graph looks empty: {edges:?}");
+        // Depth-first search for a back edge.
+        fn visit(
+            node: &str,
+            edges: &BTreeMap<String, BTreeSet<String>>,
+            path: &mut Vec<String>,
+            done: &mut BTreeSet<String>,
+        ) {
+            if done.contains(node) {
+                return;
+            }
+            if let Some(at) = path.iter().position(|p| p == node) {
+                panic!(
+                    "import cycle in the gateway crate: {} -> {node}",
+                    path[at..].join(" -> ")
+                );
+            }
+            path.push(node.to_owned());
+            for next in edges.get(node).into_iter().flatten() {
+                visit(next, edges, path, done);
+            }
+            path.pop();
+            done.insert(node.to_owned());
+        }
+        let mut done = BTreeSet::new();
+        for module in &modules {
+            visit(&node(module), &edges, &mut Vec::new(), &mut done);
         }
     }
 
@@ -61,6 +283,49 @@ mod tests {
             cited > 50,
             "only {cited} test citations found in docs/zoho-behaviour.md"
         );
+
+        // The shared spec is not in the repository: code and docs cite this file instead.
+        let shared_spec = ["zoho", "-spec.md"].concat();
+        let bare_section = ["spec", " §"].concat();
+        for folder in [
+            "crates", "tests", "bench", "xtask", "fuzz", "docs", "deploy",
+        ] {
+            for path in text_files(&root().join(folder)) {
+                let text = fs::read_to_string(&path).unwrap_or_default();
+                assert!(
+                    !text.contains(&shared_spec) && !text.contains(&bare_section),
+                    "{} cites the shared spec; cite docs/zoho-behaviour.md",
+                    path.display()
+                );
+            }
+        }
+        let readme = read("README.md");
+        assert!(
+            !readme.contains(&shared_spec),
+            "README.md cites the shared spec"
+        );
+    }
+
+    /// The `.rs` and `.md` files below `path`, outside build output.
+    fn text_files(path: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let Ok(entries) = fs::read_dir(path) else {
+            return found;
+        };
+        for entry in entries {
+            let entry = entry.unwrap().path();
+            if entry.is_dir() {
+                if entry
+                    .file_name()
+                    .is_some_and(|n| n != "target" && n != "corpus")
+                {
+                    found.extend(text_files(&entry));
+                }
+            } else if entry.extension().is_some_and(|e| e == "rs" || e == "md") {
+                found.push(entry);
+            }
+        }
+        found
     }
 
     /// The `.rs` files at `path`: the file itself, or every one below a folder.

@@ -1,4 +1,4 @@
-//! Zoho data centres and the URLs they imply (`shared/zoho-spec.md` §3).
+//! Zoho data centres and the URLs they imply (`docs/zoho-behaviour.md` §3).
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,6 +1,6 @@
 //! One call to Zoho's token endpoint, and the classification of whatever comes back.
 //!
-//! Zoho breaks RFC 6749 here (spec §1): most errors arrive with HTTP 200, throttling may be JSON
+//! Zoho breaks RFC 6749 here (`zoho-behaviour.md` §1): most errors arrive with HTTP 200, throttling may be JSON
 //! (200 or 400, English or translated) or an HTML page, and a success may use the legacy shape in
 //! which `expires_in` is in milliseconds. Classification is by shape first, text second.
 

@@ -1,4 +1,4 @@
-//! The Desk v1 endpoints (spec §4), as methods on [`DeskClient`].
+//! The Desk v1 endpoints (`zoho-behaviour.md` §4), as methods on [`DeskClient`].
 
 use futures::Stream;
 use reqwest::Method;

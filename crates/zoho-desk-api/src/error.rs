@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use zoho_auth::{TokenError, TransportKind};
 
-/// Zoho Desk's `errorCode` (spec §4), with an arm for codes this client does not know yet.
+/// Zoho Desk's `errorCode` (`zoho-behaviour.md` §4), with an arm for codes this client does not know yet.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// 401: token invalid or expired — refresh once and retry.

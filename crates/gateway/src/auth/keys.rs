@@ -8,7 +8,8 @@ use std::str::FromStr;
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
-use crate::config::{Problem, io_error_reason, var};
+use crate::config::problem::{Problem, io_error_reason};
+use crate::config::var;
 
 /// Shortest raw key accepted in configuration.
 pub const MIN_RAW_KEY_LEN: usize = 16;

@@ -6,12 +6,10 @@ use std::fmt;
 use axum::http::Method;
 
 use super::path::{is_under, normalize_path};
-use crate::config::Problem;
+use crate::config::problem::Problem;
+use crate::config::var::GATEWAY_PASSTHROUGH_ALLOW;
 
-/// The variable holding an allowlist spec (see the module docs).
-pub const ALLOW_VAR: &str = "GATEWAY_PASSTHROUGH_ALLOW";
-
-/// The methods an allowlist may name: Zoho Desk's (spec §4).
+/// The methods an allowlist may name: Zoho Desk's (`zoho-behaviour.md` §4).
 const METHODS: [Method; 5] = [
     Method::GET,
     Method::POST,
@@ -179,9 +177,8 @@ impl Allowlist {
     pub fn from_config(value: Option<&str>) -> Result<Self, Problem> {
         match value {
             None => Ok(Allowlist::default()),
-            Some(spec) => {
-                Allowlist::parse(spec).map_err(|message| Problem::new(ALLOW_VAR, message))
-            }
+            Some(spec) => Allowlist::parse(spec)
+                .map_err(|message| Problem::new(GATEWAY_PASSTHROUGH_ALLOW, message)),
         }
     }
 
@@ -381,7 +378,7 @@ mod tests {
         );
         assert_eq!(Allowlist::from_config(None), Ok(Allowlist::default()));
         let problem = Allowlist::from_config(Some("nope")).unwrap_err();
-        assert_eq!(problem.variable, ALLOW_VAR);
+        assert_eq!(problem.variable, GATEWAY_PASSTHROUGH_ALLOW);
         // Long or binary config text is shown only as a short printable excerpt.
         let error = Allowlist::parse(&format!("GET\u{7}{}", "x".repeat(200))).unwrap_err();
         assert!(error.len() < 120 && !error.contains('\u{7}'), "{error}");

@@ -46,6 +46,6 @@ mod allowlist;
 mod handler;
 mod path;
 
-pub use allowlist::{ALLOW_VAR, Allowlist, Rule};
+pub use allowlist::{Allowlist, Rule};
 pub use handler::{MAX_QUERY_BYTES, PREFIX, PassthroughState, ROUTE, handle, router};
 pub use path::{MAX_PATH_BYTES, MAX_SEGMENTS, PathRejection, normalize_path};
