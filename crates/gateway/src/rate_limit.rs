@@ -111,11 +111,6 @@ impl<C: Clock> RateLimit<C> {
         }
     }
 
-    /// The quota in force.
-    pub fn config(&self) -> &RateLimitConfig {
-        &self.config
-    }
-
     /// Spends one unit of `key`'s budget, or says how long until one is available.
     pub fn check(&self, key: &RateKey) -> Result<(), Duration> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % HOUSEKEEPING_EVERY
@@ -128,8 +123,9 @@ impl<C: Clock> RateLimit<C> {
             .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
     }
 
-    /// How many clients currently have state.
-    pub fn tracked_clients(&self) -> usize {
+    /// How many clients currently have state (the tests check that idle state is forgotten).
+    #[cfg(test)]
+    fn tracked_clients(&self) -> usize {
         self.limiter.len()
     }
 }

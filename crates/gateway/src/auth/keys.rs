@@ -75,8 +75,9 @@ pub fn hash_key(raw: &str) -> [u8; 32] {
 }
 
 /// [`hash_key`] as lowercase hex, the form `name:role:sha256:<hex>` entries take. Equivalent to
-/// `printf %s "$KEY" | sha256sum`.
-pub fn hash_key_hex(raw: &str) -> String {
+/// `printf %s "$KEY" | sha256sum`. Tests build digest entries with it.
+#[cfg(test)]
+pub(crate) fn hash_key_hex(raw: &str) -> String {
     hex::encode(hash_key(raw))
 }
 

@@ -50,11 +50,6 @@ impl RequireRole {
         RequireRole { keys, role }
     }
 
-    /// The role required.
-    pub fn role(&self) -> Role {
-        self.role
-    }
-
     /// Authenticates a request and checks its role; `existing` is an identity an outer layer
     /// already established.
     pub fn check(

@@ -39,13 +39,9 @@
 mod keys;
 mod middleware;
 
-pub use keys::{
-    ApiKeyEntry, ApiKeys, InvalidRole, MAX_RAW_KEY_LEN, MIN_RAW_KEY_LEN, Role, hash_key,
-    hash_key_hex,
-};
+pub use keys::{ApiKeys, Role};
 pub use middleware::{
-    AuthError, AuthenticatedKey, RequireRole, X_API_KEY, presented_key, require_role,
-    require_role_for_method,
+    AuthenticatedKey, RequireRole, X_API_KEY, require_role, require_role_for_method,
 };
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use super::keys::{ApiKeyEntry, hash_key_hex};
+use super::middleware::AuthError;
 use super::*;
 use crate::config::var;
 use crate::error::render_errors;

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 
 pub use code::ErrorCode;
 pub use layer::render_errors;
-pub use request_id::{X_REQUEST_ID, request_id};
+pub use request_id::X_REQUEST_ID;
 
 /// A failure of a gateway route, a layer or an extractor.
 #[derive(Debug, Clone)]

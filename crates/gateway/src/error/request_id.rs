@@ -1,14 +1,9 @@
 //! The request id: the `x-request-id` header that every error body repeats as `requestId`.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue};
 
 /// The request-id header (set by the request-id layer when the client sends none).
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// The `x-request-id` of a request, if present and printable (at most 128 characters).
-pub fn request_id(headers: &HeaderMap) -> Option<&str> {
-    headers.get(&X_REQUEST_ID).and_then(printable)
-}
 
 /// An `x-request-id` value as text, if printable, non-blank and at most 128 characters.
 pub fn printable(value: &HeaderValue) -> Option<&str> {
