@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::{apt_get, cargo, cargo_bin, is_root, on_path, redis, workspace_root};
+use super::{apt_get, build_gateway, cargo, cargo_bin, is_root, on_path, redis, workspace_root};
 
 /// Criterion's benchmark functions (`token_read/<name>/<threads>`).
 const READS: [&str; 3] = ["manager", "tokio_rwlock_string", "std_mutex_arc_str"];
@@ -38,15 +38,7 @@ pub fn run(quick: bool) -> Result<(), String> {
     let out = target.join("bench");
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
 
-    cargo(&[
-        "build",
-        "--release",
-        "--locked",
-        "-p",
-        "gateway",
-        "--bin",
-        "zoho-gateway",
-    ])?;
+    build_gateway(&["--release"])?;
     cargo(&["build", "--release", "--locked", "-p", "bench", "--bins"])?;
     let built = Instant::now();
     let release = target.join("release");

@@ -171,14 +171,7 @@ fn ci() -> Result<(), String> {
 /// The fault-injection soak (`tests/src/bin/soak/`) against debug builds of the gateway, the
 /// ones the test suite builds: emulator, Redis and gateway replicas on loopback.
 fn soak(args: &[String]) -> Result<(), String> {
-    cargo(&[
-        "build",
-        "--locked",
-        "-p",
-        "gateway",
-        "--bin",
-        "zoho-gateway",
-    ])?;
+    build_gateway(&[])?;
     let mut run = vec!["run", "--locked", "-p", "e2e", "--bin", "soak", "--"];
     run.extend(args.iter().map(String::as_str));
     cargo(&run)
@@ -203,6 +196,15 @@ fn preflight() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Builds the `zoho-gateway` binary with `profile` (`&[]` for the debug build the test suite
+/// shares, `&["--release"]` for the benchmarks).
+fn build_gateway(profile: &[&str]) -> Result<(), String> {
+    let mut args = vec!["build"];
+    args.extend_from_slice(profile);
+    args.extend(["--locked", "-p", "gateway", "--bin", "zoho-gateway"]);
+    cargo(&args)
 }
 
 fn cargo_bin() -> String {
