@@ -59,6 +59,16 @@ impl Options {
     }
 }
 
+/// The runtime the wall-clock programs measure on: tokio multi-thread with 2 workers, the same
+/// as the gateway has on this machine, so every program's figures compare.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 /// The `q` quantile (0.0–1.0) of `values` by the nearest-rank method; 0 when empty.
 pub fn quantile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {

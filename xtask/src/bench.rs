@@ -23,7 +23,9 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::{apt_get, cargo, cargo_bin, is_root, on_path, redis, workspace_root};
+use super::{
+    apt_get, build_gateway, cargo, cargo_bin, is_root, on_path, redis, run_command, workspace_root,
+};
 
 /// Criterion's benchmark functions (`token_read/<name>/<threads>`).
 const READS: [&str; 3] = ["manager", "tokio_rwlock_string", "std_mutex_arc_str"];
@@ -38,15 +40,7 @@ pub fn run(quick: bool) -> Result<(), String> {
     let out = target.join("bench");
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
 
-    cargo(&[
-        "build",
-        "--release",
-        "--locked",
-        "-p",
-        "gateway",
-        "--bin",
-        "zoho-gateway",
-    ])?;
+    build_gateway(&["--release"])?;
     cargo(&["build", "--release", "--locked", "-p", "bench", "--bins"])?;
     let built = Instant::now();
     let release = target.join("release");
@@ -211,15 +205,12 @@ fn criterion(root: &Path, target: &Path, quick: bool) -> Result<Value, String> {
         "--noplot",
     ];
     args.extend_from_slice(timing);
-    println!("xtask: cargo {}", args.join(" "));
-    let status = Command::new(cargo_bin())
-        .args(&args)
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("could not run cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("`cargo {}` failed ({status})", args.join(" ")));
-    }
+    let shown = format!("cargo {}", args.join(" "));
+    run_command(
+        "cargo",
+        &shown,
+        Command::new(cargo_bin()).args(&args).current_dir(root),
+    )?;
     let mut by_threads = Vec::new();
     for threads in THREADS {
         let mut row = serde_json::Map::new();

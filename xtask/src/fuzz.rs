@@ -16,7 +16,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::{cargo_bin, on_path, workspace_root};
+use crate::{cargo_bin, exited, on_path, run_command, workspace_root};
 
 /// Every target: `fuzz/fuzz_targets/<name>.rs`, seeds in `fuzz/corpus/<name>/`.
 const TARGETS: [&str; 4] = ["token_response", "desk_error", "config", "passthrough_path"];
@@ -151,15 +151,8 @@ fn cargo_fuzz_command(args: &[&str], nice: bool) -> Command {
 }
 
 fn cargo_fuzz(args: &[&str]) -> Result<(), String> {
-    println!("xtask: cargo fuzz {}", args.join(" "));
-    let status = cargo_fuzz_command(args, false)
-        .status()
-        .map_err(|e| format!("could not run cargo fuzz: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`cargo fuzz {}` failed ({status})", args.join(" ")))
-    }
+    let shown = format!("cargo fuzz {}", args.join(" "));
+    run_command("cargo fuzz", &shown, &mut cargo_fuzz_command(args, false))
 }
 
 /// Like [`cargo_fuzz`], niced, with libFuzzer's output (on stderr) also written to `log`.
@@ -182,12 +175,6 @@ fn cargo_fuzz_logged(args: &[&str], log: &Path) -> Result<(), String> {
     let status = child
         .wait()
         .map_err(|e| format!("cargo fuzz did not finish: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`cargo fuzz {}` failed ({status}); a crash input is under fuzz/artifacts/",
-            args.join(" ")
-        ))
-    }
+    exited(status, &format!("cargo fuzz {}", args.join(" ")))
+        .map_err(|e| format!("{e}; a crash input is under fuzz/artifacts/"))
 }

@@ -14,7 +14,7 @@
 //!
 //! Every command answers `--help` (or `-h`) with its usage and runs nothing.
 
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, ExitStatus};
 
 mod bench;
 mod fuzz;
@@ -171,14 +171,7 @@ fn ci() -> Result<(), String> {
 /// The fault-injection soak (`tests/src/bin/soak/`) against debug builds of the gateway, the
 /// ones the test suite builds: emulator, Redis and gateway replicas on loopback.
 fn soak(args: &[String]) -> Result<(), String> {
-    cargo(&[
-        "build",
-        "--locked",
-        "-p",
-        "gateway",
-        "--bin",
-        "zoho-gateway",
-    ])?;
+    build_gateway(&[])?;
     let mut run = vec!["run", "--locked", "-p", "e2e", "--bin", "soak", "--"];
     run.extend(args.iter().map(String::as_str));
     cargo(&run)
@@ -205,20 +198,40 @@ fn preflight() -> Result<(), String> {
     Ok(())
 }
 
+/// Builds the `zoho-gateway` binary with `profile` (`&[]` for the debug build the test suite
+/// shares, `&["--release"]` for the benchmarks).
+fn build_gateway(profile: &[&str]) -> Result<(), String> {
+    let mut args = vec!["build"];
+    args.extend_from_slice(profile);
+    args.extend(["--locked", "-p", "gateway", "--bin", "zoho-gateway"]);
+    cargo(&args)
+}
+
 fn cargo_bin() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
 
 fn cargo(args: &[&str]) -> Result<(), String> {
-    println!("xtask: cargo {}", args.join(" "));
-    let status = Command::new(cargo_bin())
-        .args(args)
+    let shown = format!("cargo {}", args.join(" "));
+    run_command("cargo", &shown, Command::new(cargo_bin()).args(args))
+}
+
+/// Runs `command` to its end, logging `shown` (its command line) first; an error names `program`
+/// when it cannot start and `shown` when it fails. Every xtask step reports the same way.
+fn run_command(program: &str, shown: &str, command: &mut Command) -> Result<(), String> {
+    println!("xtask: {shown}");
+    let status = command
         .status()
-        .map_err(|e| format!("could not run cargo: {e}"))?;
+        .map_err(|e| format!("could not run {program}: {e}"))?;
+    exited(status, shown)
+}
+
+/// `Ok` for a successful exit, else "`shown` failed (status)".
+fn exited(status: ExitStatus, shown: &str) -> Result<(), String> {
     if status.success() {
         Ok(())
     } else {
-        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+        Err(format!("`{shown}` failed ({status})"))
     }
 }
 
@@ -331,17 +344,14 @@ fn redis() -> Result<(), String> {
 }
 
 fn apt_get(args: &[&str]) -> Result<(), String> {
-    println!("xtask: apt-get {}", args.join(" "));
-    let status = Command::new("apt-get")
-        .args(args)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .map_err(|e| format!("could not run apt-get: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`apt-get {}` failed ({status})", args.join(" ")))
-    }
+    let shown = format!("apt-get {}", args.join(" "));
+    run_command(
+        "apt-get",
+        &shown,
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
 }
 
 fn on_path(tool: &str) -> bool {
@@ -392,14 +402,8 @@ fn promtool(command: &[&str], files: &[String]) -> Result<(), String> {
         .current_dir(workspace_root())
         .status()
         .map_err(|e| format!("could not run promtool: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`promtool {}` failed ({status})",
-            command.join(" ")
-        ))
-    }
+    // The log line names the files too; the error, only the command.
+    exited(status, &format!("promtool {}", command.join(" ")))
 }
 
 fn workspace_root() -> std::path::PathBuf {

@@ -192,11 +192,7 @@ async fn measure(options: &Options) -> Value {
 
 fn main() {
     let options = Options::from_args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = bench::runtime();
     let result = runtime.block_on(measure(&options));
     options.write(&result);
 }

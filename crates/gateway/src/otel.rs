@@ -134,15 +134,26 @@ pub fn inject_trace_context(headers: &mut HeaderMap) {
 /// fields only an exporter reads.
 pub fn server_span<B>(request: &Request<B>) -> Span {
     let method = crate::labels::method_label(request.method());
+    // `info_span!` needs its field names at compile time, so the log fields both spans carry are
+    // written once here and each span adds its own after them.
+    macro_rules! request_span {
+        ($($otel:tt)*) => {
+            tracing::info_span!(
+                // tower-http's own target, so `RUST_LOG` directives for it keep working.
+                target: "tower_http::trace::make_span",
+                "request",
+                method,
+                // The path only: query strings carry customer data (emails, phone numbers).
+                uri = %request.uri().path(),
+                // Set (or propagated) by the request-id layer, which runs before this span is made.
+                request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or(""),
+                version = ?request.version(),
+                $($otel)*
+            )
+        };
+    }
     if !tracing_enabled() {
-        return tracing::info_span!(
-            target: "tower_http::trace::make_span",
-            "request",
-            method,
-            uri = %request.uri().path(),
-            request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or(""),
-            version = ?request.version(),
-        );
+        return request_span!();
     }
     let route = request
         .extensions()
@@ -152,16 +163,7 @@ pub fn server_span<B>(request: &Request<B>) -> Span {
         Some(route) => format!("{method} {route}"),
         None => method.to_owned(),
     };
-    let span = tracing::info_span!(
-        // tower-http's own target, so `RUST_LOG` directives for it keep working.
-        target: "tower_http::trace::make_span",
-        "request",
-        method,
-        // The path only: query strings carry customer data (emails, phone numbers).
-        uri = %request.uri().path(),
-        // Set (or propagated) by the request-id layer, which runs before this span is made.
-        request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or(""),
-        version = ?request.version(),
+    let span = request_span!(
         otel.kind = "server",
         otel.name = name.as_str(),
         otel.status_code = Empty,

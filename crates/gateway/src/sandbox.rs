@@ -47,20 +47,7 @@ impl Sandbox {
     /// below it, a refresh margin scaled to the token lifetime for when none is configured (the
     /// production default of 60 s would exceed a short sandbox token's life).
     pub fn sources(&self, usual: LayeredSource) -> LayeredSource {
-        let sim = &self.sim;
-        let emulator = MapSource::new()
-            .with(var::ZOHO_DESK_CLIENT_ID, zoho_sim::DEFAULT_CLIENT_ID)
-            .with(
-                var::ZOHO_DESK_CLIENT_SECRET,
-                zoho_sim::DEFAULT_CLIENT_SECRET,
-            )
-            .with(
-                var::ZOHO_DESK_REFRESH_TOKEN,
-                zoho_sim::DEFAULT_REFRESH_TOKEN,
-            )
-            .with(var::ZOHO_DESK_ORG_ID, sim.desk_org_id())
-            .with(var::ZOHO_ACCOUNTS_URL, sim.accounts_url())
-            .with(var::ZOHO_DESK_API_URL, sim.desk_url());
+        let emulator = MapSource::from_iter(self.sim.client_env());
         let margin = zoho_auth::DEFAULT_REFRESH_MARGIN.min(self.token_lifetime / 4);
         let fallback = MapSource::new().with(
             var::ZOHO_TOKEN_REFRESH_MARGIN_SECS,

@@ -11,13 +11,8 @@ pub struct Env(Vec<(String, String)>);
 impl Env {
     /// The six variables pointing a gateway at `sim`, with its seeded credentials.
     pub fn zoho(sim: &SimHandle) -> Env {
-        Env::default()
-            .with("ZOHO_DESK_CLIENT_ID", zoho_sim::DEFAULT_CLIENT_ID)
-            .with("ZOHO_DESK_CLIENT_SECRET", zoho_sim::DEFAULT_CLIENT_SECRET)
-            .with("ZOHO_DESK_REFRESH_TOKEN", zoho_sim::DEFAULT_REFRESH_TOKEN)
-            .with("ZOHO_DESK_ORG_ID", sim.desk_org_id())
-            .with("ZOHO_ACCOUNTS_URL", sim.accounts_url())
-            .with("ZOHO_DESK_API_URL", sim.desk_url())
+        let env = sim.client_env();
+        Env(env.into_iter().map(|(n, v)| (n.to_owned(), v)).collect())
     }
 
     /// Sets `name` to `value`, replacing an earlier value of `name`.

@@ -311,6 +311,20 @@ impl SimHandle {
         self.shared.desk.org_id().to_owned()
     }
 
+    /// The six variables, as zoho-gateway names them, that point a Desk client at this emulator
+    /// with its seeded credentials. One list for the gateway's sandbox, the gateway's tests and
+    /// test-support's environment builder, so they cannot drift apart.
+    pub fn client_env(&self) -> [(&'static str, String); 6] {
+        [
+            ("ZOHO_DESK_CLIENT_ID", DEFAULT_CLIENT_ID.to_owned()),
+            ("ZOHO_DESK_CLIENT_SECRET", DEFAULT_CLIENT_SECRET.to_owned()),
+            ("ZOHO_DESK_REFRESH_TOKEN", DEFAULT_REFRESH_TOKEN.to_owned()),
+            ("ZOHO_DESK_ORG_ID", self.desk_org_id()),
+            ("ZOHO_ACCOUNTS_URL", self.accounts_url()),
+            ("ZOHO_DESK_API_URL", self.desk_url()),
+        ]
+    }
+
     /// An organization the token does not belong to (answered with `OAUTH_ORG_MISMATCH`).
     pub fn desk_other_org_id(&self) -> String {
         self.shared.desk.other_org_id().to_owned()

@@ -50,11 +50,7 @@ pub(crate) fn find_tool(name: &str) -> Option<PathBuf> {
 
 fn main() {
     let options = Options::from_args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = bench::runtime();
     let result = match options.get("callgrind") {
         Some(dir) => runtime.block_on(profile::callgrind(&options, dir)),
         None => runtime.block_on(measurement::measure(&options)),

@@ -47,14 +47,19 @@ pub struct Allowlist {
     denied: Vec<String>,
 }
 
-/// Areas readable through the pass-through by default.
-const DEFAULT_READ: &[&str] = &[
+/// Areas readable and writable (GET, POST, PATCH) by default.
+const DEFAULT_WRITE: &[&str] = &[
     "/tasks",
     "/calls",
     "/events",
     "/tickets",
     "/contacts",
     "/accounts",
+];
+
+/// Areas only readable (GET) by default. Kept apart from [`DEFAULT_WRITE`] so no area is listed
+/// twice: everything readable is [`default_read`].
+const DEFAULT_READ_ONLY: &[&str] = &[
     "/products",
     "/articles",
     "/kbRootCategories",
@@ -66,15 +71,10 @@ const DEFAULT_READ: &[&str] = &[
     "/organizationFields",
 ];
 
-/// Areas also writable (POST, PATCH) by default.
-const DEFAULT_WRITE: &[&str] = &[
-    "/tasks",
-    "/calls",
-    "/events",
-    "/tickets",
-    "/contacts",
-    "/accounts",
-];
+/// Every area readable by default: the writable ones, then the read-only ones.
+fn default_read() -> impl Iterator<Item = &'static str> {
+    DEFAULT_WRITE.iter().chain(DEFAULT_READ_ONLY).copied()
+}
 
 impl Default for Allowlist {
     /// Read (`GET`) on the Desk areas a help-desk integration needs — tasks, calls, events,
@@ -84,15 +84,14 @@ impl Default for Allowlist {
     /// `DELETE`, no `PUT`, and each writable area's `moveToTrash` action (a delete sent as
     /// `POST`) is denied.
     fn default() -> Self {
-        let rules = DEFAULT_READ
-            .iter()
+        let rules = default_read()
             .map(|prefix| {
                 let mut methods = vec![Method::GET];
-                if DEFAULT_WRITE.contains(prefix) {
+                if DEFAULT_WRITE.contains(&prefix) {
                     methods.extend([Method::POST, Method::PATCH]);
                 }
                 Rule {
-                    prefix: (*prefix).to_owned(),
+                    prefix: prefix.to_owned(),
                     methods,
                 }
             })
@@ -318,7 +317,7 @@ mod tests {
     #[test]
     fn the_default_reads_widely_writes_narrowly_and_never_deletes() {
         let list = Allowlist::default();
-        for area in DEFAULT_READ {
+        for area in default_read() {
             assert!(
                 list.admits(&Method::GET, &format!("{area}/1")).is_some(),
                 "{area}"

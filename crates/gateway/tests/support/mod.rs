@@ -20,19 +20,7 @@ pub fn api_router(config: &Config) -> Router {
 
 /// The emulator's Zoho values, as the gateway's variables.
 pub fn zoho_source(sim: &SimHandle) -> MapSource {
-    MapSource::new()
-        .with(var::ZOHO_DESK_CLIENT_ID, zoho_sim::DEFAULT_CLIENT_ID)
-        .with(
-            var::ZOHO_DESK_CLIENT_SECRET,
-            zoho_sim::DEFAULT_CLIENT_SECRET,
-        )
-        .with(
-            var::ZOHO_DESK_REFRESH_TOKEN,
-            zoho_sim::DEFAULT_REFRESH_TOKEN,
-        )
-        .with(var::ZOHO_DESK_ORG_ID, sim.desk_org_id())
-        .with(var::ZOHO_ACCOUNTS_URL, sim.accounts_url())
-        .with(var::ZOHO_DESK_API_URL, sim.desk_url())
+    MapSource::from_iter(sim.client_env())
         .with(var::GATEWAY_LISTEN, "127.0.0.1:0")
         .with(var::GATEWAY_ADMIN_LISTEN, "127.0.0.1:0")
 }

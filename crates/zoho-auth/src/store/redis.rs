@@ -261,6 +261,21 @@ impl RedisStore {
 
     /// Runs a script invocation, bounded by [`OP_TIMEOUT`]. A broken connection (Redis restarted)
     /// is replaced and the call tried once more, so a restart costs no degraded refresh.
+    /// Runs a lease script (`TRY_LOCK`, `RENEW`) on the lock for `owner`: whether it answered 1
+    /// (the lease is `owner`'s for `lease` from now).
+    async fn lease_lock(
+        &self,
+        script: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let script = Script::new(script);
+        let mut invocation = script.key(&self.keys.lock);
+        invocation.arg(owner).arg(lease.as_millis() as u64);
+        let granted: i64 = self.run(invocation).await?;
+        Ok(granted == 1)
+    }
+
     async fn run<T: redis::FromRedisValue>(
         &self,
         invocation: redis::ScriptInvocation<'_>,
@@ -414,23 +429,11 @@ impl TokenStore for RedisStore {
     }
 
     fn try_lock<'a>(&'a self, owner: &'a str, lease: Duration) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let script = Script::new(TRY_LOCK);
-            let mut invocation = script.key(&self.keys.lock);
-            invocation.arg(owner).arg(lease.as_millis() as u64);
-            let taken: i64 = self.run(invocation).await?;
-            Ok(taken == 1)
-        })
+        Box::pin(self.lease_lock(TRY_LOCK, owner, lease))
     }
 
     fn renew_lock<'a>(&'a self, owner: &'a str, lease: Duration) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let script = Script::new(RENEW);
-            let mut invocation = script.key(&self.keys.lock);
-            invocation.arg(owner).arg(lease.as_millis() as u64);
-            let renewed: i64 = self.run(invocation).await?;
-            Ok(renewed == 1)
-        })
+        Box::pin(self.lease_lock(RENEW, owner, lease))
     }
 
     fn unlock<'a>(&'a self, owner: &'a str) -> StoreFuture<'a, ()> {
