@@ -103,6 +103,22 @@ const SABOTAGES: &[Sabotage] = &[
         broken: "scenarios.rs::a_day_at_steady_load_refreshes_twice_an_hour",
         test: &["-p", "xtask", "zoho_behaviour_cites_tests_that_exist"],
     },
+    Sabotage {
+        name: "metric-documented-but-gone",
+        guards: "every documented metric exists in the code",
+        file: "docs/telemetry.md",
+        original: "| `http_server_requests_in_flight` | gauge |",
+        broken: "| `http_server_requests_in_flight` | gauge |\n| `http_server_requests_dropped_total` | counter |",
+        test: &["-p", "xtask", "every_metric_is_documented_and"],
+    },
+    Sabotage {
+        name: "metric-recorded-but-undocumented",
+        guards: "every metric the code records is documented, wherever it is declared",
+        file: "docs/telemetry.md",
+        original: "| `http_server_rate_limited_total` | counter |",
+        broken: "| `http_server_rate_limited` | counter |",
+        test: &["-p", "xtask", "every_metric_is_documented_and"],
+    },
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {
