@@ -271,6 +271,21 @@ impl Gateway {
         }
     }
 
+    /// One scrape of `GET /metrics` on the admin listener, as text (the e2e tests read it).
+    pub async fn metrics(&self) -> String {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        http.get(format!("{}/metrics", self.admin))
+            .send()
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("scrape body")
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         let status = std::process::Command::new("kill")

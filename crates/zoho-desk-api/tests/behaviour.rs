@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use common::{portal, portal_with};
 use futures::{StreamExt, TryStreamExt};
-use zoho_desk_api::{
-    DeskError, ErrorCode, NewTicket, PageRequest, Side, TicketFilter, TransportKind,
-};
+use zoho_desk_api::{DeskError, ErrorCode, PageRequest, Side, TicketFilter, TransportKind};
 use zoho_sim::testing::FrozenClock;
 use zoho_sim::{DEFAULT_CLIENT_ID, Fault, PROJECT_SCOPES, RefreshGrant, Route, SimConfig, Times};
 
@@ -168,18 +166,7 @@ async fn a_ticket_creation_that_times_out_is_not_retried() {
         b.timeout(Duration::from_secs(5))
     })
     .await;
-    let existing = p
-        .desk
-        .list_tickets(&TicketFilter::default(), PageRequest::first(1))
-        .await
-        .unwrap()
-        .data
-        .remove(0);
-    let new = NewTicket::for_contact(
-        "Exactly once",
-        existing.department_id.unwrap(),
-        existing.contact_id.unwrap(),
-    );
+    let new = p.new_ticket_like_first("Exactly once").await;
     // Zoho takes 20 s: the client gives up after 5 s, Zoho creates the ticket anyway.
     p.sim.inject(
         Route::Desk,
@@ -228,18 +215,7 @@ async fn a_5xx_is_retried_for_get_but_not_for_post() {
         "one 502, one retry"
     );
 
-    let existing = p
-        .desk
-        .list_tickets(&TicketFilter::default(), PageRequest::first(1))
-        .await
-        .unwrap()
-        .data
-        .remove(0);
-    let new = NewTicket::for_contact(
-        "Once after 502",
-        existing.department_id.unwrap(),
-        existing.contact_id.unwrap(),
-    );
+    let new = p.new_ticket_like_first("Once after 502").await;
     p.sim
         .inject(Route::Desk, Fault::Status { status: 502 }, Times::Next(1));
     let error = p.desk.create_ticket(&new).await.unwrap_err();

@@ -181,14 +181,7 @@ async fn zohos_token_never_reaches_a_client() {
     }
 
     // One scrape of the metrics, and the whole output at drop (the harness).
-    let metrics = client
-        .get(format!("{}/metrics", gateway.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gateway.metrics().await;
     assert!(metrics.contains("zoho_token_refresh_total"), "{metrics}");
     assert_no_secrets("a /metrics scrape", &metrics);
     assert!(sim.stats().tokens_minted >= 3);

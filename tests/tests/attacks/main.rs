@@ -94,6 +94,22 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
+/// Fails unless a reader's `GET /api/zoho-desk/agents` is answered 200 (its answer scanned for
+/// secrets like every other): the gateway still serves normal clients after, or during, `what`.
+async fn assert_still_serving(client: &reqwest::Client, gateway: &Gateway, what: &str) {
+    let answer = e2e::scan_response(
+        what,
+        client
+            .get(format!("{}/api/zoho-desk/agents", gateway.api))
+            .bearer_auth(READER_KEY)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{what}: {}", answer.body);
+}
+
 /// Fails unless nothing reached Zoho (Desk or Accounts) since `before`.
 fn assert_zoho_untouched(sim: &SimHandle, before: &SimStats, what: &str) {
     let now = sim.stats();
