@@ -8,10 +8,12 @@
 //! - [`Env`] / [`zoho_env`]: a gateway's environment pointed at a zoho-sim.
 //! - [`redis::PrivateRedis`] and [`cluster::RedisCluster`]: a `redis-server`, or a Redis
 //!   Cluster of several, on free loopback ports, killed on drop.
+//! - [`raw_http`]: read a request head and write a JSON answer on a bare socket (fake Zoho servers).
 
 pub mod cluster;
 mod env;
 mod gateway;
+pub mod raw_http;
 pub mod redis;
 mod secrets;
 mod tempdir;
