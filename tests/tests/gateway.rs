@@ -24,9 +24,11 @@ async fn get_json(client: &reqwest::Client, url: &str) -> (StatusCode, Value) {
     status_and_json(client.get(url)).await
 }
 
-/// Sends a write with a JSON body: the status and the JSON answer.
-async fn send_json(request: reqwest::RequestBuilder, body: &Value) -> (StatusCode, Value) {
-    status_and_json(request.json(body)).await
+/// Sends a write with a JSON body, asserts the answer's status and returns its JSON.
+async fn write(request: reqwest::RequestBuilder, body: &Value, expected: u16) -> Value {
+    let (status, answer) = status_and_json(request.json(body)).await;
+    assert_eq!(status, expected, "{answer}");
+    answer
 }
 
 /// The status and the JSON body (null when the body is not JSON, so error checks can still read it).
@@ -99,38 +101,38 @@ async fn every_route_answers_with_its_shape() {
 
     // Writes.
     let new_ticket = json!({"subject": "E2E ticket", "departmentId": ticket["departmentId"], "contactId": ticket["contactId"]});
-    let (status, answer) = send_json(
+    let created = write(
         client.post(format!("{api}/api/zoho-desk/tickets")),
         &new_ticket,
+        201,
     )
     .await;
-    assert_eq!(status, 201, "{answer}");
-    let new_id = answer["id"].as_str().unwrap();
-    let (status, answer) = send_json(
+    let new_id = created["id"].as_str().unwrap();
+    write(
         client.patch(format!("{api}/api/zoho-desk/tickets/{new_id}")),
         &json!({"priority": "High"}),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{answer}");
-    let (status, answer) = send_json(
+    write(
         client.post(format!("{api}/api/zoho-desk/tickets/{new_id}/comments")),
         &json!({"content": "from e2e"}),
+        201,
     )
     .await;
-    assert_eq!(status, 201, "{answer}");
-    let (status, answer) = send_json(
+    let contact = write(
         client.post(format!("{api}/api/zoho-desk/contacts")),
         &json!({"lastName": "E2E", "email": "e2e@example.com"}),
+        201,
     )
     .await;
-    assert_eq!(status, 201, "{answer}");
-    let contact_id = answer["id"].as_str().unwrap();
-    let (status, answer) = send_json(
+    let contact_id = contact["id"].as_str().unwrap();
+    write(
         client.patch(format!("{api}/api/zoho-desk/contacts/{contact_id}")),
         &json!({"phone": "+1 555 0101"}),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{answer}");
     let (status, contact) = get_json(
         &client,
         &format!("{api}/api/zoho-desk/contacts/{contact_id}"),

@@ -6,23 +6,27 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{portal, portal_with};
+use common::{Portal, portal, portal_with};
 use futures::{StreamExt, TryStreamExt};
 use zoho_desk_api::{DeskError, ErrorCode, PageRequest, Side, TicketFilter, TransportKind};
 use zoho_sim::testing::FrozenClock;
 use zoho_sim::{DEFAULT_CLIENT_ID, Fault, PROJECT_SCOPES, RefreshGrant, Route, SimConfig, Times};
+
+/// Every ticket, walked page by page with pages of `page_size`.
+async fn every_ticket(p: &Portal, page_size: u32) -> Vec<zoho_desk_api::Ticket> {
+    p.desk
+        .tickets(&TicketFilter::default(), page_size)
+        .try_collect()
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn walking_250_tickets_takes_3_pages_of_100_or_250_pages_of_1() {
     let p = portal().await;
     let total = p.sim.ticket_count();
     assert!(total >= 250);
-    let by_hundred: Vec<_> = p
-        .desk
-        .tickets(&TicketFilter::default(), 100)
-        .try_collect()
-        .await
-        .unwrap();
+    let by_hundred = every_ticket(&p, 100).await;
     assert_eq!(by_hundred.len(), total);
     let pages_of_100 = p.calls("GET /tickets", 200) + p.calls("GET /tickets", 204);
     assert_eq!(
@@ -30,12 +34,7 @@ async fn walking_250_tickets_takes_3_pages_of_100_or_250_pages_of_1() {
         total.div_ceil(100) as u64 + u64::from(total % 100 == 0)
     );
 
-    let by_one: Vec<_> = p
-        .desk
-        .tickets(&TicketFilter::default(), 1)
-        .try_collect()
-        .await
-        .unwrap();
+    let by_one = every_ticket(&p, 1).await;
     assert_eq!(by_one.len(), total);
     let ids = |tickets: &[zoho_desk_api::Ticket]| {
         tickets
