@@ -4,7 +4,9 @@ use e2e::{assert_no_secrets, scan_response};
 use serde_json::json;
 
 use crate::raw::raw;
-use crate::{WRITER_KEY, assert_still_serving, assert_zoho_untouched, code, http, start};
+use crate::{
+    WRITER_KEY, assert_still_serving, assert_zoho_untouched, code, http, send_scanned, start,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_and_malformed_bodies_are_refused_before_zoho() {
@@ -146,16 +148,13 @@ async fn json_the_parser_refuses_is_refused_by_the_pass_through() {
         ("invalid UTF-8", b"{\"subject\": \"\xff\xfe\"}".to_vec()),
     ];
     for (what, body) in bodies {
-        let answer = scan_response(
+        let answer = send_scanned(
             what,
             http()
                 .post(format!("{}/api/zoho-desk/v1/tickets", gateway.api))
                 .bearer_auth(WRITER_KEY)
                 .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap(),
+                .body(body),
         )
         .await;
         assert_eq!(answer.status, 400, "{what}: {}", answer.body);
