@@ -610,11 +610,7 @@ async fn every_dashboard_panel_returns_data_from_a_real_prometheus() {
         .await
         .expect("promtool finished")
         .expect("promtool ran");
-    let remarks = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let remarks = e2e::combined_output(&output);
     assert!(
         output.status.success() && remarks.trim().is_empty(),
         "promtool check metrics: {}\n{remarks}",

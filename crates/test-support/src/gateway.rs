@@ -371,11 +371,7 @@ pub async fn run(args: &[&str], env: &[(String, String)]) -> (Option<i32>, Strin
         .await
         .expect("finished in time")
         .expect("ran");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = crate::combined_output(&output);
     (output.status.code(), text)
 }
 

@@ -26,6 +26,15 @@ pub use secrets::{
 };
 pub use tempdir::TempDir;
 
+/// What a finished child process printed: its stdout, then its stderr.
+pub fn combined_output(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 /// A free TCP port on 127.0.0.1 (bound, then released).
 pub fn free_port() -> u16 {
     free_ports(1)[0]
