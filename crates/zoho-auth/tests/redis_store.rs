@@ -9,10 +9,8 @@ use std::time::Duration;
 use harness::{credentials, distinct_tokens};
 use test_support::redis::PrivateRedis;
 use zoho_auth::store::{EncryptionKeys, RedisStore, SharedRecord, TokenStore, unix_now_ms};
-use zoho_auth::{AccessToken, Credentials, TokenManager, ZohoEndpoints};
-use zoho_sim::{
-    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, RefreshGrant, SimConfig, SimHandle, ZohoSim,
-};
+use zoho_auth::{AccessToken, TokenManager, ZohoEndpoints};
+use zoho_sim::{DEFAULT_CLIENT_ID, RefreshGrant, SimConfig, SimHandle, ZohoSim};
 
 const KEY_1: &str = "0101010101010101010101010101010101010101010101010101010101010101";
 const KEY_2: &str = "0202020202020202020202020202020202020202020202020202020202020202";
