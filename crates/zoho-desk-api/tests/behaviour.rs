@@ -8,9 +8,30 @@ use std::time::Duration;
 
 use common::{Portal, portal, portal_with};
 use futures::{StreamExt, TryStreamExt};
-use zoho_desk_api::{DeskError, ErrorCode, PageRequest, Side, TicketFilter, TransportKind};
+use zoho_desk_api::{
+    Department, DeskError, ErrorCode, Page, PageRequest, Side, TicketFilter, TransportKind,
+};
 use zoho_sim::testing::FrozenClock;
 use zoho_sim::{DEFAULT_CLIENT_ID, Fault, PROJECT_SCOPES, RefreshGrant, Route, SimConfig, Times};
+
+/// `n` department listings at once, each on its own task; their results, in order.
+async fn list_departments_concurrently(
+    p: &Portal,
+    n: usize,
+) -> Vec<Result<Page<Department>, DeskError>> {
+    let desk = Arc::new(p.desk.clone());
+    let calls: Vec<_> = (0..n)
+        .map(|_| {
+            let desk = desk.clone();
+            tokio::spawn(async move { desk.list_departments(PageRequest::first(10)).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for call in calls {
+        results.push(call.await.unwrap());
+    }
+    results
+}
 
 /// Every ticket, walked page by page with pages of `page_size`.
 async fn every_ticket(p: &Portal, page_size: u32) -> Vec<zoho_desk_api::Ticket> {
@@ -271,15 +292,9 @@ async fn fifty_concurrent_calls_against_a_portal_limit_of_10_see_no_429() {
         Fault::latency(Duration::from_millis(20)),
         Times::Always,
     );
-    let desk = Arc::new(p.desk.clone());
-    let calls: Vec<_> = (0..50)
-        .map(|_| {
-            let desk = desk.clone();
-            tokio::spawn(async move { desk.list_departments(PageRequest::first(10)).await })
-        })
-        .collect();
+    let calls = list_departments_concurrently(&p, 50).await;
     for call in calls {
-        call.await.unwrap().expect("no call fails");
+        call.expect("no call fails");
     }
     assert_eq!(p.answers_with_status(429), 0);
     assert_eq!(p.sim.desk_calls("GET /departments"), 50);
@@ -308,16 +323,10 @@ async fn without_the_cap_the_emulator_does_answer_429() {
         Times::Always,
     );
     p.tokens.token().await.unwrap();
-    let desk = Arc::new(p.desk.clone());
-    let calls: Vec<_> = (0..50)
-        .map(|_| {
-            let desk = desk.clone();
-            tokio::spawn(async move { desk.list_departments(PageRequest::first(10)).await })
-        })
-        .collect();
+    let calls = list_departments_concurrently(&p, 50).await;
     let mut refused = 0;
     for call in calls {
-        if let Err(error) = call.await.unwrap() {
+        if let Err(error) = call {
             assert_eq!(error.code(), Some(&ErrorCode::TooManyRequests));
             refused += 1;
         }
