@@ -35,12 +35,38 @@ async fn rolling_restart(
         replica.terminate();
         replica.wait().await;
         *replica = Gateway::start(env).await;
-        let response = client
-            .get(format!("{}/api/zoho-desk/agents", replica.api))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        assert_serves(client, replica, "/api/zoho-desk/agents").await;
+    }
+}
+
+/// Fails unless `GET <path>` on the replica's API listener answers 200.
+async fn assert_serves(client: &reqwest::Client, replica: &Gateway, path: &str) {
+    let response = client
+        .get(format!("{}{path}", replica.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+/// The replica's token status, as `GET /api/zoho-desk/token` reports it.
+async fn token_status(client: &reqwest::Client, replica: &Gateway) -> serde_json::Value {
+    client
+        .get(format!("{}/api/zoho-desk/token", replica.api))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls `done` every `every` until it holds; fails with `what` once `within` has passed.
+async fn wait_until(within: Duration, every: Duration, what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(every).await;
     }
 }
 
@@ -71,25 +97,13 @@ async fn replicas_and_their_replacements_share_one_token() {
         replicas.push(Gateway::start(&env).await);
     }
     for replica in &replicas {
-        let response = client
-            .get(format!("{}/api/zoho-desk/departments", replica.api))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        assert_serves(&client, replica, "/api/zoho-desk/departments").await;
     }
     assert_eq!(sim.stats().tokens_minted, 1, "three replicas, one refresh");
     // A rolling restart: each replica replaced by a new process, which starts warm.
     rolling_restart(&mut replicas, &env, &client).await;
     assert_eq!(sim.stats().tokens_minted, 1, "restarts mint nothing");
-    let status: serde_json::Value = client
-        .get(format!("{}/api/zoho-desk/token", replicas[0].api))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = token_status(&client, &replicas[0]).await;
     assert_eq!(status["degraded"], false);
     println!(
         "E2E fleet: 3 replicas + 3 restarts, {} token minted",
@@ -180,14 +194,13 @@ fn errors(counts: &std::collections::BTreeMap<u16, u64>) -> u64 {
 
 /// Waits (bounded) until the emulator has minted more than `minted` tokens.
 async fn next_mint(sim: &zoho_sim::SimHandle, minted: u64, within: Duration) {
-    let deadline = std::time::Instant::now() + within;
-    while sim.stats().tokens_minted <= minted {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no refresh within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        within,
+        Duration::from_millis(50),
+        &format!("no refresh within {within:?}"),
+        || sim.stats().tokens_minted > minted,
+    )
+    .await;
 }
 
 /// Four real gateways, one emulator, one Redis, 30-second tokens: ten lifetimes under load, two
@@ -292,14 +305,13 @@ async fn four_replicas_under_load_restarts_a_killed_holder_and_a_redis_outage() 
         let client = client.clone();
         async move { client.post(holder_url).send().await.map(|r| r.status()) }
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while sim.stats().in_flight == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the holder never called Zoho"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(10),
+        "the holder never called Zoho",
+        || sim.stats().in_flight > 0,
+    )
+    .await;
     let locked_at = std::time::Instant::now();
     replicas[0].kill();
     replicas[0].wait().await;
@@ -353,13 +365,6 @@ async fn four_replicas_under_load_restarts_a_killed_holder_and_a_redis_outage() 
         after, 1,
         "{after} tokens minted at the first refresh after Redis returned"
     );
-    let status: serde_json::Value = client
-        .get(format!("{}/api/zoho-desk/token", replicas[2].api))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = token_status(&client, &replicas[2]).await;
     assert_eq!(status["degraded"], false, "rejoined: {status}");
 }

@@ -21,7 +21,19 @@ fn http() -> reqwest::Client {
 }
 
 async fn get_json(client: &reqwest::Client, url: &str) -> (StatusCode, Value) {
-    let response = client.get(url).send().await.expect("gateway answers");
+    status_and_json(client.get(url)).await
+}
+
+/// Sends a write with a JSON body, asserts the answer's status and returns its JSON.
+async fn write(request: reqwest::RequestBuilder, body: &Value, expected: u16) -> Value {
+    let (status, answer) = status_and_json(request.json(body)).await;
+    assert_eq!(status, expected, "{answer}");
+    answer
+}
+
+/// The status and the JSON body (null when the body is not JSON, so error checks can still read it).
+async fn status_and_json(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.expect("gateway answers");
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -89,45 +101,38 @@ async fn every_route_answers_with_its_shape() {
 
     // Writes.
     let new_ticket = json!({"subject": "E2E ticket", "departmentId": ticket["departmentId"], "contactId": ticket["contactId"]});
-    let response = client
-        .post(format!("{api}/api/zoho-desk/tickets"))
-        .json(&new_ticket)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let created: Value = response.json().await.unwrap();
+    let created = write(
+        client.post(format!("{api}/api/zoho-desk/tickets")),
+        &new_ticket,
+        201,
+    )
+    .await;
     let new_id = created["id"].as_str().unwrap();
-    let response = client
-        .patch(format!("{api}/api/zoho-desk/tickets/{new_id}"))
-        .json(&json!({"priority": "High"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let response = client
-        .post(format!("{api}/api/zoho-desk/tickets/{new_id}/comments"))
-        .json(&json!({"content": "from e2e"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let response = client
-        .post(format!("{api}/api/zoho-desk/contacts"))
-        .json(&json!({"lastName": "E2E", "email": "e2e@example.com"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let contact: Value = response.json().await.unwrap();
+    write(
+        client.patch(format!("{api}/api/zoho-desk/tickets/{new_id}")),
+        &json!({"priority": "High"}),
+        200,
+    )
+    .await;
+    write(
+        client.post(format!("{api}/api/zoho-desk/tickets/{new_id}/comments")),
+        &json!({"content": "from e2e"}),
+        201,
+    )
+    .await;
+    let contact = write(
+        client.post(format!("{api}/api/zoho-desk/contacts")),
+        &json!({"lastName": "E2E", "email": "e2e@example.com"}),
+        201,
+    )
+    .await;
     let contact_id = contact["id"].as_str().unwrap();
-    let response = client
-        .patch(format!("{api}/api/zoho-desk/contacts/{contact_id}"))
-        .json(&json!({"phone": "+1 555 0101"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    write(
+        client.patch(format!("{api}/api/zoho-desk/contacts/{contact_id}")),
+        &json!({"phone": "+1 555 0101"}),
+        200,
+    )
+    .await;
     let (status, contact) = get_json(
         &client,
         &format!("{api}/api/zoho-desk/contacts/{contact_id}"),
@@ -171,15 +176,14 @@ async fn every_route_answers_with_its_shape() {
         (status, error["error"]["code"].clone()),
         (StatusCode::NOT_FOUND, json!("not_found"))
     );
-    let response = client
-        .post(format!("{api}/api/zoho-desk/tickets"))
-        .body("{not json")
-        .header("content-type", "application/json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
-    let error: Value = response.json().await.unwrap();
+    let (status, error) = status_and_json(
+        client
+            .post(format!("{api}/api/zoho-desk/tickets"))
+            .body("{not json")
+            .header("content-type", "application/json"),
+    )
+    .await;
+    assert_eq!(status, 400);
     assert_eq!(error["error"]["code"], "invalid_json");
 
     // OpenAPI and docs.
@@ -197,22 +201,7 @@ async fn token_routes_keep_the_original_shapes_and_admin_routes_report_health() 
     let gateway = Gateway::start(&zoho_env(&sim)).await;
     let client = http();
     // Readiness turns green once the start-up refresh lands.
-    let mut ready = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("{}/readyz", gateway.admin))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            == 200
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "ready after the first refresh");
+    gateway.ready(Duration::from_secs(5)).await;
     let (status, body) = get_json(&client, &format!("{}/api/zoho-desk/token", gateway.api)).await;
     assert_eq!(status, 200);
     for field in [
@@ -235,13 +224,9 @@ async fn token_routes_keep_the_original_shapes_and_admin_routes_report_health() 
         "{preview}"
     );
 
-    let response = client
-        .post(format!("{}/api/zoho-desk/token", gateway.api))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let refreshed: Value = response.json().await.unwrap();
+    let (status, refreshed) =
+        status_and_json(client.post(format!("{}/api/zoho-desk/token", gateway.api))).await;
+    assert_eq!(status, 200);
     assert_eq!(refreshed["success"], true);
     assert_eq!(refreshed["message"], "Token refreshed successfully");
     assert_ne!(refreshed["tokenPreview"], body["tokenPreview"]);
@@ -273,14 +258,7 @@ async fn token_routes_keep_the_original_shapes_and_admin_routes_report_health() 
         (status, health["status"].clone()),
         (StatusCode::OK, json!("ok"))
     );
-    let metrics = client
-        .get(format!("{}/metrics", gateway.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gateway.metrics().await;
     assert!(metrics.contains("zoho_token_refresh_total"), "{metrics}");
     assert!(metrics.contains("http_server_requests_total"));
 }

@@ -358,32 +358,22 @@ async fn every_dashboard_panel_returns_data_from_a_real_prometheus() {
         .await;
 
     let api = gateway.api.clone();
-    let get = |path: &str| {
+    // The status of one request to the API listener: all the traffic below needs.
+    let status_of = |method: reqwest::Method, path: &str| {
         let client = client.clone();
         let url = format!("{api}{path}");
         async move {
             client
-                .get(&url)
+                .request(method.clone(), &url)
                 .send()
                 .await
-                .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+                .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
                 .status()
                 .as_u16()
         }
     };
-    let force_refresh = || {
-        let client = client.clone();
-        let url = format!("{api}/api/zoho-desk/token");
-        async move {
-            client
-                .post(&url)
-                .send()
-                .await
-                .expect("POST token")
-                .status()
-                .as_u16()
-        }
-    };
+    let get = |path: &str| status_of(reqwest::Method::GET, path);
+    let force_refresh = || status_of(reqwest::Method::POST, "/api/zoho-desk/token");
     // Ordinary traffic: typed routes, the pass-through, a 404.
     let typed = [
         "/api/zoho-desk/tickets?limit=5",
@@ -620,11 +610,7 @@ async fn every_dashboard_panel_returns_data_from_a_real_prometheus() {
         .await
         .expect("promtool finished")
         .expect("promtool ran");
-    let remarks = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let remarks = e2e::combined_output(&output);
     assert!(
         output.status.success() && remarks.trim().is_empty(),
         "promtool check metrics: {}\n{remarks}",

@@ -14,7 +14,7 @@ use gateway::otel;
 use opentelemetry::trace::{SpanId, SpanKind, TraceId};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use test_support::raw_http::{read_request_head, write_json_answer};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
@@ -254,27 +254,13 @@ async fn recording_desk() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
     let record = seen.clone();
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
-            let mut head = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match socket.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+            let head = read_request_head(&mut socket).await;
             let traceparent = head.lines().find_map(|line| {
                 line.strip_prefix("traceparent:")
                     .map(|v| v.trim().to_owned())
             });
             record.lock().unwrap().push(traceparent);
-            let body = r#"{"data":[]}"#;
-            let response = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = socket.write_all(response.as_bytes()).await;
-            let _ = socket.shutdown().await;
+            write_json_answer(&mut socket, "200 OK", "", r#"{"data":[]}"#).await;
         }
     });
     (url, seen)

@@ -271,6 +271,21 @@ impl Gateway {
         }
     }
 
+    /// One scrape of `GET /metrics` on the admin listener, as text (the e2e tests read it).
+    pub async fn metrics(&self) -> String {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        http.get(format!("{}/metrics", self.admin))
+            .send()
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("scrape body")
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         let status = std::process::Command::new("kill")
@@ -356,11 +371,7 @@ pub async fn run(args: &[&str], env: &[(String, String)]) -> (Option<i32>, Strin
         .await
         .expect("finished in time")
         .expect("ran");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = crate::combined_output(&output);
     (output.status.code(), text)
 }
 

@@ -8,10 +8,12 @@
 //! - [`Env`] / [`zoho_env`]: a gateway's environment pointed at a zoho-sim.
 //! - [`redis::PrivateRedis`] and [`cluster::RedisCluster`]: a `redis-server`, or a Redis
 //!   Cluster of several, on free loopback ports, killed on drop.
+//! - [`raw_http`]: read a request head and write a JSON answer on a bare socket (fake Zoho servers).
 
 pub mod cluster;
 mod env;
 mod gateway;
+pub mod raw_http;
 pub mod redis;
 mod secrets;
 mod tempdir;
@@ -23,6 +25,15 @@ pub use secrets::{
     register_secret, scan_response,
 };
 pub use tempdir::TempDir;
+
+/// What a finished child process printed: its stdout, then its stderr.
+pub fn combined_output(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
 
 /// A free TCP port on 127.0.0.1 (bound, then released).
 pub fn free_port() -> u16 {

@@ -16,7 +16,8 @@ use std::hint::black_box;
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 use zoho_auth::{Credentials, TokenManager, ZohoEndpoints};
 use zoho_sim::{
@@ -87,55 +88,58 @@ fn token_read(c: &mut Criterion) {
     let mutex: Arc<Mutex<Arc<str>>> = Arc::new(Mutex::new(Arc::from(value.as_str())));
 
     let mut group = c.benchmark_group("token_read");
+    let (manager, rwlock, mutex) = (&manager, &rwlock, &mutex);
     for threads in THREADS {
-        group.bench_with_input(BenchmarkId::new("manager", threads), &threads, |b, &n| {
-            let read = |iters: u64| {
-                block_on(&runtime, async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        black_box(manager.token().await.expect("cached token"));
-                    }
-                    start.elapsed()
-                })
-            };
-            b.iter_custom(|iters| on_threads(n, iters, &read));
-        });
-        group.bench_with_input(
-            BenchmarkId::new("tokio_rwlock_string", threads),
-            &threads,
-            |b, &n| {
-                let read = |iters: u64| {
-                    block_on(&runtime, async {
-                        let start = Instant::now();
-                        for _ in 0..iters {
-                            let guard = rwlock.read().await;
-                            black_box(guard.clone());
-                        }
-                        start.elapsed()
-                    })
-                };
-                b.iter_custom(|iters| on_threads(n, iters, &read));
-            },
+        reads(
+            &mut group,
+            "manager",
+            threads,
+            &runtime,
+            move || async move { manager.token().await.expect("cached token") },
         );
-        group.bench_with_input(
-            BenchmarkId::new("std_mutex_arc_str", threads),
-            &threads,
-            |b, &n| {
-                let read = |iters: u64| {
-                    block_on(&runtime, async {
-                        let start = Instant::now();
-                        for _ in 0..iters {
-                            let value = mutex.lock().expect("not poisoned").clone();
-                            black_box(value);
-                        }
-                        start.elapsed()
-                    })
-                };
-                b.iter_custom(|iters| on_threads(n, iters, &read));
-            },
+        reads(
+            &mut group,
+            "tokio_rwlock_string",
+            threads,
+            &runtime,
+            move || async move { rwlock.read().await.clone() },
+        );
+        reads(
+            &mut group,
+            "std_mutex_arc_str",
+            threads,
+            &runtime,
+            move || async move { mutex.lock().expect("not poisoned").clone() },
         );
     }
     group.finish();
+}
+
+/// Measures one contender: `read_once` awaited `iters` times in a row inside the runtime (the
+/// value passed through `black_box`, then dropped), on `threads` threads at once. All three
+/// contenders go through here, so they are timed the same way.
+fn reads<F, Fut>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    threads: usize,
+    runtime: &Runtime,
+    read_once: F,
+) where
+    F: Fn() -> Fut + Sync,
+    Fut: Future,
+{
+    group.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &n| {
+        let read = |iters: u64| {
+            block_on(runtime, async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(read_once().await);
+                }
+                start.elapsed()
+            })
+        };
+        b.iter_custom(|iters| on_threads(n, iters, &read));
+    });
 }
 
 /// `Runtime::block_on`, callable from several plain threads at once.

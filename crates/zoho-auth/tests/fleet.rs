@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt;
-use harness::{HOUR, MINUTE, SECOND, credentials};
+use harness::{HOUR, MINUTE, SECOND, credentials, distinct_tokens};
 use zoho_auth::store::{
     InMemoryStore, SharedRecord, Snapshot, StoreError, StoreFuture, TokenStore,
 };
@@ -74,17 +74,7 @@ impl Fleet {
 #[tokio::test(start_paused = true)]
 async fn five_replicas_cold_start_with_200_callers_make_one_refresh() {
     let fleet = Fleet::start(5, Arc::new(InMemoryStore::new())).await;
-    let callers: Vec<_> = (0..200)
-        .map(|i| {
-            let replica = fleet.replicas[i % 5].clone();
-            tokio::spawn(async move { replica.token().await.map(|t| t.expose_secret().to_owned()) })
-        })
-        .collect();
-    let mut tokens = Vec::new();
-    for caller in callers {
-        tokens.push(caller.await.unwrap().expect("token"));
-    }
-    tokens.dedup();
+    let tokens = distinct_tokens(&fleet.replicas, 200).await;
     assert_eq!(tokens.len(), 1, "every replica serves the one shared token");
     assert_eq!(fleet.sim.token_calls(), 1);
     println!(

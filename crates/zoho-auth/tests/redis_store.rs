@@ -1,15 +1,16 @@
 //! The Redis token store against a real Redis: `REDIS_URL` if set, else 127.0.0.1:6379, and a
 //! private `redis-server` on a free port for the tests that stop and restart it.
 
+mod harness;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use harness::{credentials, distinct_tokens};
 use test_support::redis::PrivateRedis;
 use zoho_auth::store::{EncryptionKeys, RedisStore, SharedRecord, TokenStore, unix_now_ms};
-use zoho_auth::{AccessToken, Credentials, TokenManager, ZohoEndpoints};
-use zoho_sim::{
-    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, RefreshGrant, SimConfig, SimHandle, ZohoSim,
-};
+use zoho_auth::{AccessToken, TokenManager, ZohoEndpoints};
+use zoho_sim::{DEFAULT_CLIENT_ID, RefreshGrant, SimConfig, SimHandle, ZohoSim};
 
 const KEY_1: &str = "0101010101010101010101010101010101010101010101010101010101010101";
 const KEY_2: &str = "0202020202020202020202020202020202020202020202020202020202020202";
@@ -41,17 +42,13 @@ async fn sim_with_unique_grant() -> (SimHandle, String) {
 
 fn replica(sim: &SimHandle, refresh_token: &str, store: Arc<dyn TokenStore>) -> TokenManager {
     let endpoints = ZohoEndpoints::custom(&sim.accounts_url(), &sim.desk_url()).unwrap();
-    TokenManager::builder(
-        Credentials::new(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, refresh_token),
-        endpoints,
-    )
-    .token_store(store)
-    .build()
+    TokenManager::builder(credentials(refresh_token), endpoints)
+        .token_store(store)
+        .build()
 }
 
 fn store(url: &str, refresh_token: &str, keys: &EncryptionKeys) -> Arc<dyn TokenStore> {
-    let credentials = Credentials::new(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, refresh_token);
-    RedisStore::new(url, &credentials, Some(keys.clone())).unwrap()
+    RedisStore::new(url, &credentials(refresh_token), Some(keys.clone())).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,18 +60,7 @@ async fn three_replicas_share_one_encrypted_record_and_refresh_once() {
     let replicas: Vec<_> = (0..3)
         .map(|_| replica(&sim, &refresh_token, store(&url, &refresh_token, &keys)))
         .collect();
-    let callers: Vec<_> = (0..90)
-        .map(|i| {
-            let replica = replicas[i % 3].clone();
-            tokio::spawn(async move { replica.token().await.map(|t| t.expose_secret().to_owned()) })
-        })
-        .collect();
-    let mut tokens = Vec::new();
-    for caller in callers {
-        tokens.push(caller.await.unwrap().expect("token"));
-    }
-    tokens.sort();
-    tokens.dedup();
+    let tokens = distinct_tokens(&replicas, 90).await;
     assert_eq!(tokens.len(), 1);
     assert_eq!(
         sim.stats().tokens_minted,

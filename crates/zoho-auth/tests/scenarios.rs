@@ -265,13 +265,7 @@ async fn a_revoked_refresh_token_is_permanent_and_stops_the_calls_until_forced()
 
 #[tokio::test(start_paused = true)]
 async fn access_denied_in_every_style_backs_off_for_zohos_window() {
-    for style in [
-        ThrottleStyle::Json200,
-        ThrottleStyle::Json400,
-        ThrottleStyle::NewWording,
-        ThrottleStyle::Localized,
-        ThrottleStyle::Html,
-    ] {
+    for style in ThrottleStyle::ALL {
         let h = Harness::start().await;
         h.sim.set_throttle_style(style);
         // Another process spends Zoho's window for this refresh token.

@@ -6,25 +6,48 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{portal, portal_with};
+use common::{Portal, portal, portal_with};
 use futures::{StreamExt, TryStreamExt};
 use zoho_desk_api::{
-    DeskError, ErrorCode, NewTicket, PageRequest, Side, TicketFilter, TransportKind,
+    Department, DeskError, ErrorCode, Page, PageRequest, Side, TicketFilter, TransportKind,
 };
 use zoho_sim::testing::FrozenClock;
 use zoho_sim::{DEFAULT_CLIENT_ID, Fault, PROJECT_SCOPES, RefreshGrant, Route, SimConfig, Times};
+
+/// `n` department listings at once, each on its own task; their results, in order.
+async fn list_departments_concurrently(
+    p: &Portal,
+    n: usize,
+) -> Vec<Result<Page<Department>, DeskError>> {
+    let desk = Arc::new(p.desk.clone());
+    let calls: Vec<_> = (0..n)
+        .map(|_| {
+            let desk = desk.clone();
+            tokio::spawn(async move { desk.list_departments(PageRequest::first(10)).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for call in calls {
+        results.push(call.await.unwrap());
+    }
+    results
+}
+
+/// Every ticket, walked page by page with pages of `page_size`.
+async fn every_ticket(p: &Portal, page_size: u32) -> Vec<zoho_desk_api::Ticket> {
+    p.desk
+        .tickets(&TicketFilter::default(), page_size)
+        .try_collect()
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn walking_250_tickets_takes_3_pages_of_100_or_250_pages_of_1() {
     let p = portal().await;
     let total = p.sim.ticket_count();
     assert!(total >= 250);
-    let by_hundred: Vec<_> = p
-        .desk
-        .tickets(&TicketFilter::default(), 100)
-        .try_collect()
-        .await
-        .unwrap();
+    let by_hundred = every_ticket(&p, 100).await;
     assert_eq!(by_hundred.len(), total);
     let pages_of_100 = p.calls("GET /tickets", 200) + p.calls("GET /tickets", 204);
     assert_eq!(
@@ -32,12 +55,7 @@ async fn walking_250_tickets_takes_3_pages_of_100_or_250_pages_of_1() {
         total.div_ceil(100) as u64 + u64::from(total % 100 == 0)
     );
 
-    let by_one: Vec<_> = p
-        .desk
-        .tickets(&TicketFilter::default(), 1)
-        .try_collect()
-        .await
-        .unwrap();
+    let by_one = every_ticket(&p, 1).await;
     assert_eq!(by_one.len(), total);
     let ids = |tickets: &[zoho_desk_api::Ticket]| {
         tickets
@@ -168,18 +186,7 @@ async fn a_ticket_creation_that_times_out_is_not_retried() {
         b.timeout(Duration::from_secs(5))
     })
     .await;
-    let existing = p
-        .desk
-        .list_tickets(&TicketFilter::default(), PageRequest::first(1))
-        .await
-        .unwrap()
-        .data
-        .remove(0);
-    let new = NewTicket::for_contact(
-        "Exactly once",
-        existing.department_id.unwrap(),
-        existing.contact_id.unwrap(),
-    );
+    let new = p.new_ticket_like_first("Exactly once").await;
     // Zoho takes 20 s: the client gives up after 5 s, Zoho creates the ticket anyway.
     p.sim.inject(
         Route::Desk,
@@ -228,18 +235,7 @@ async fn a_5xx_is_retried_for_get_but_not_for_post() {
         "one 502, one retry"
     );
 
-    let existing = p
-        .desk
-        .list_tickets(&TicketFilter::default(), PageRequest::first(1))
-        .await
-        .unwrap()
-        .data
-        .remove(0);
-    let new = NewTicket::for_contact(
-        "Once after 502",
-        existing.department_id.unwrap(),
-        existing.contact_id.unwrap(),
-    );
+    let new = p.new_ticket_like_first("Once after 502").await;
     p.sim
         .inject(Route::Desk, Fault::Status { status: 502 }, Times::Next(1));
     let error = p.desk.create_ticket(&new).await.unwrap_err();
@@ -296,15 +292,9 @@ async fn fifty_concurrent_calls_against_a_portal_limit_of_10_see_no_429() {
         Fault::latency(Duration::from_millis(20)),
         Times::Always,
     );
-    let desk = Arc::new(p.desk.clone());
-    let calls: Vec<_> = (0..50)
-        .map(|_| {
-            let desk = desk.clone();
-            tokio::spawn(async move { desk.list_departments(PageRequest::first(10)).await })
-        })
-        .collect();
+    let calls = list_departments_concurrently(&p, 50).await;
     for call in calls {
-        call.await.unwrap().expect("no call fails");
+        call.expect("no call fails");
     }
     assert_eq!(p.answers_with_status(429), 0);
     assert_eq!(p.sim.desk_calls("GET /departments"), 50);
@@ -333,16 +323,10 @@ async fn without_the_cap_the_emulator_does_answer_429() {
         Times::Always,
     );
     p.tokens.token().await.unwrap();
-    let desk = Arc::new(p.desk.clone());
-    let calls: Vec<_> = (0..50)
-        .map(|_| {
-            let desk = desk.clone();
-            tokio::spawn(async move { desk.list_departments(PageRequest::first(10)).await })
-        })
-        .collect();
+    let calls = list_departments_concurrently(&p, 50).await;
     let mut refused = 0;
     for call in calls {
-        if let Err(error) = call.await.unwrap() {
+        if let Err(error) = call {
             assert_eq!(error.code(), Some(&ErrorCode::TooManyRequests));
             refused += 1;
         }

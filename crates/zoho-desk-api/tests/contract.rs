@@ -79,17 +79,8 @@ async fn tickets_list_get_and_filters() {
 #[tokio::test]
 async fn tickets_create_update_and_move_to_trash() {
     let p = portal().await;
-    let existing = p
-        .desk
-        .list_tickets(&TicketFilter::default(), PageRequest::first(1))
-        .await
-        .unwrap();
-    let department = existing.data[0].department_id.clone().unwrap();
-    let mut new = NewTicket::for_contact(
-        "Printer on fire",
-        department.clone(),
-        existing.data[0].contact_id.clone().unwrap(),
-    );
+    let mut new = p.new_ticket_like_first("Printer on fire").await;
+    let department = new.department_id.clone().unwrap();
     new.priority = Some("High".into());
     new.cf = Some(serde_json::from_str(r#"{"cf_region":"EMEA"}"#).unwrap());
     let created = p.desk.create_ticket(&new).await.unwrap();
@@ -182,13 +173,7 @@ async fn create_validation_errors_keep_zoho_field_errors() {
 #[tokio::test]
 async fn ticket_search() {
     let p = portal().await;
-    let sample = p
-        .desk
-        .list_tickets(&TicketFilter::default(), PageRequest::first(1))
-        .await
-        .unwrap()
-        .data
-        .remove(0);
+    let sample = p.first_ticket().await;
     let word = sample
         .subject
         .as_deref()
@@ -243,13 +228,7 @@ async fn ticket_search() {
 #[tokio::test]
 async fn threads_comments_and_history() {
     let p = portal().await;
-    let ticket = p
-        .desk
-        .list_tickets(&TicketFilter::default(), PageRequest::first(1))
-        .await
-        .unwrap()
-        .data
-        .remove(0);
+    let ticket = p.first_ticket().await;
     let id = ticket.id.unwrap();
     let threads = p
         .desk
@@ -267,13 +246,7 @@ async fn threads_comments_and_history() {
         "a thread fetched by id has its content"
     );
 
-    let before = p
-        .desk
-        .list_comments(&id, PageRequest::first(100))
-        .await
-        .unwrap()
-        .data
-        .len();
+    let before = comment_count(&p, &id).await;
     let mut comment = NewComment::new("Called the customer back.");
     comment.is_public = Some(false);
     let created = p.desk.create_comment(&id, &comment).await.unwrap();
@@ -281,13 +254,7 @@ async fn threads_comments_and_history() {
         created.content.as_deref(),
         Some("Called the customer back.")
     );
-    let after = p
-        .desk
-        .list_comments(&id, PageRequest::first(100))
-        .await
-        .unwrap()
-        .data
-        .len();
+    let after = comment_count(&p, &id).await;
     assert_eq!(after, before + 1);
     assert!(matches!(
         p.desk.create_comment(&id, &NewComment::new("  ")).await,
@@ -372,4 +339,14 @@ async fn accounts_agents_and_departments() {
     assert_eq!(p.calls("GET /accounts/{id}", 200), 1);
     assert_eq!(p.calls("GET /agents/{id}", 200), 1);
     assert_eq!(p.calls("GET /departments", 200), 1);
+}
+
+/// How many comments the ticket has (all fit on one page in the emulator's data).
+async fn comment_count(p: &common::Portal, id: &TicketId) -> usize {
+    p.desk
+        .list_comments(id, PageRequest::first(100))
+        .await
+        .unwrap()
+        .data
+        .len()
 }

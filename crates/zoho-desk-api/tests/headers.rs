@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use test_support::raw_http::{read_request_head, write_json_answer};
 use tokio::net::TcpListener;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::Layer;
@@ -57,26 +57,14 @@ async fn raw_server_with_headers(answers: Vec<(u16, &'static str, &'static str)>
             let Ok((mut socket, _)) = listener.accept().await else {
                 return;
             };
-            let mut head = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match socket.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
+            let head = read_request_head(&mut socket).await;
             let n = {
                 let mut seen = seen.lock().unwrap();
-                seen.push(String::from_utf8_lossy(&head).to_ascii_lowercase());
+                seen.push(head);
                 seen.len() - 1
             };
             let (status, extra, body) = answers[n.min(answers.len() - 1)];
-            let response = format!(
-                "HTTP/1.1 {status} X\r\n{extra}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = socket.write_all(response.as_bytes()).await;
-            let _ = socket.shutdown().await;
+            write_json_answer(&mut socket, &format!("{status} X"), extra, body).await;
         }
     });
     RawServer { url, heads }

@@ -36,6 +36,17 @@ pub enum ThrottleStyle {
     Html,
 }
 
+impl ThrottleStyle {
+    /// Every style, for tests that check a client copes with each (keep in step with the enum).
+    pub const ALL: [ThrottleStyle; 5] = [
+        ThrottleStyle::Json200,
+        ThrottleStyle::Json400,
+        ThrottleStyle::NewWording,
+        ThrottleStyle::Localized,
+        ThrottleStyle::Html,
+    ];
+}
+
 /// One injected fault.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]

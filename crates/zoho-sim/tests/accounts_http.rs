@@ -1,13 +1,16 @@
 //! The Accounts half of the emulator exercised over real HTTP, as a client sees it
 //! (`docs/zoho-behaviour.md` §1–2).
 
+mod common;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
+use common::{client, start_with, start_with_live_token_cap};
 use serde_json::{Value, json};
 use zoho_sim::{
-    AccountsConfig, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, Fault,
-    PROJECT_SCOPES, Route, SimConfig, SimHandle, ThrottleStyle, Times, TokenStatus, ZohoSim,
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, Fault, PROJECT_SCOPES, Route,
+    SimConfig, SimHandle, ThrottleStyle, Times, TokenStatus,
 };
 
 /// One HTTP answer, read in full.
@@ -60,20 +63,8 @@ impl Answer {
     }
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("http client")
-}
-
 async fn start() -> SimHandle {
     start_with(SimConfig::default()).await
-}
-
-async fn start_with(config: SimConfig) -> SimHandle {
-    ZohoSim::start(config).await.expect("start emulator")
 }
 
 fn token_url(sim: &SimHandle) -> String {
@@ -275,13 +266,7 @@ async fn credential_errors_are_http_200_with_an_error_field() {
 
 #[tokio::test]
 async fn eleventh_refresh_is_throttled_in_every_style() {
-    for style in [
-        ThrottleStyle::Json200,
-        ThrottleStyle::Json400,
-        ThrottleStyle::NewWording,
-        ThrottleStyle::Localized,
-        ThrottleStyle::Html,
-    ] {
+    for style in ThrottleStyle::ALL {
         let sim = start().await;
         sim.set_throttle_style(style);
         let client = client();
@@ -342,14 +327,7 @@ async fn eleventh_refresh_is_throttled_in_every_style() {
 
 #[tokio::test]
 async fn minting_past_the_live_cap_evicts_the_oldest_token() {
-    let config = SimConfig {
-        accounts: AccountsConfig {
-            live_token_cap: 3,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let sim = start_with(config).await;
+    let sim = start_with_live_token_cap(3).await;
     let client = client();
     let mut tokens = Vec::new();
     for _ in 0..4 {

@@ -1,15 +1,18 @@
 //! The Desk half of the emulator exercised over real HTTP, as a client sees it
 //! (`docs/zoho-behaviour.md` §4–5). Tokens come from the Accounts half's token endpoint.
 
+mod common;
+
 use std::collections::HashSet;
 use std::time::{Duration, UNIX_EPOCH};
 
+use common::{client, start_with, start_with_live_token_cap};
 use reqwest::Method;
 use serde_json::{Value, json};
 use zoho_sim::{
-    AccountsConfig, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, Fault,
-    RefreshGrant, Route, SEEDED_ACCOUNTS, SEEDED_AGENTS, SEEDED_CONTACTS, SEEDED_DEPARTMENTS,
-    SEEDED_TICKETS, SimConfig, SimHandle, Times, TokenStatus, ZohoSim,
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, Fault, RefreshGrant, Route,
+    SEEDED_ACCOUNTS, SEEDED_AGENTS, SEEDED_CONTACTS, SEEDED_DEPARTMENTS, SEEDED_TICKETS, SimConfig,
+    SimHandle, Times, TokenStatus,
 };
 
 /// One HTTP answer, read in full.
@@ -112,18 +115,6 @@ impl Api {
         self.send(Method::PATCH, path, Some(&body.to_string()))
             .await
     }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("http client")
-}
-
-async fn start_with(config: SimConfig) -> SimHandle {
-    ZohoSim::start(config).await.expect("start emulator")
 }
 
 /// An access token minted through the token endpoint from `refresh_token`.
@@ -940,14 +931,7 @@ async fn contacts_create_read_update_and_search() {
 
 #[tokio::test]
 async fn missing_and_dead_tokens_are_401_with_zohos_bodies() {
-    let config = SimConfig {
-        accounts: AccountsConfig {
-            live_token_cap: 2,
-            ..AccountsConfig::default()
-        },
-        ..SimConfig::default()
-    };
-    let sim = start_with(config).await;
+    let sim = start_with_live_token_cap(2).await;
     let mut api = api(&sim).await;
     assert_eq!(api.get("/tickets?limit=1").await.status, 200);
     let good = api.token.clone();

@@ -4,7 +4,9 @@ use e2e::{assert_no_secrets, scan_response};
 use serde_json::json;
 
 use crate::raw::raw;
-use crate::{READER_KEY, WRITER_KEY, assert_zoho_untouched, code, http, start};
+use crate::{
+    WRITER_KEY, assert_still_serving, assert_zoho_untouched, code, http, send_scanned, start,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_and_malformed_bodies_are_refused_before_zoho() {
@@ -125,17 +127,7 @@ async fn oversized_and_malformed_bodies_are_refused_before_zoho() {
         assert_zoho_untouched(&sim, &before, kind);
     }
     // Still serving.
-    let answer = scan_response(
-        "after the bodies",
-        client
-            .get(format!("{}/api/zoho-desk/agents", gateway.api))
-            .bearer_auth(READER_KEY)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(answer.status, 200);
+    assert_still_serving(&client, &gateway, "after the bodies").await;
 }
 
 /// Found by this suite and fixed: the pass-through once checked bodies with
@@ -156,16 +148,13 @@ async fn json_the_parser_refuses_is_refused_by_the_pass_through() {
         ("invalid UTF-8", b"{\"subject\": \"\xff\xfe\"}".to_vec()),
     ];
     for (what, body) in bodies {
-        let answer = scan_response(
+        let answer = send_scanned(
             what,
             http()
                 .post(format!("{}/api/zoho-desk/v1/tickets", gateway.api))
                 .bearer_auth(WRITER_KEY)
                 .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap(),
+                .body(body),
         )
         .await;
         assert_eq!(answer.status, 400, "{what}: {}", answer.body);
@@ -194,14 +183,7 @@ async fn invented_methods_do_not_mint_metric_series() {
         assert_eq!(answer.status, 401, "{}", answer.body);
     }
     assert_zoho_untouched(&sim, &before, "invented methods");
-    let metrics = http()
-        .get(format!("{}/metrics", gateway.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gateway.metrics().await;
     assert_no_secrets("a /metrics scrape", &metrics);
     let invented = metrics
         .lines()

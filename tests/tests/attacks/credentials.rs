@@ -1,10 +1,12 @@
 //! Credentials in both directions: a client's never reach Zoho, Zoho's never reach a client.
 
-use e2e::{Scanned, assert_no_secrets, scan_response};
+use e2e::{Scanned, assert_no_secrets};
 use serde_json::json;
 use zoho_sim::{Fault, Route, Times};
 
-use crate::{ADMIN_KEY, CLIENT_ZOHO_TOKEN, READER_KEY, WRITER_KEY, code, http, start};
+use crate::{
+    ADMIN_KEY, CLIENT_ZOHO_TOKEN, READER_KEY, WRITER_KEY, code, http, send_scanned, start,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_credentials_and_headers_never_reach_zoho() {
@@ -79,7 +81,7 @@ async fn client_credentials_and_headers_never_reach_zoho() {
         ),
     ];
     for (what, builder) in requests {
-        let answer: Scanned = scan_response(what, builder.send().await.unwrap()).await;
+        let answer: Scanned = send_scanned(what, builder).await;
         assert!(
             answer.status.is_success(),
             "{what}: {} {}",
@@ -149,7 +151,7 @@ async fn zohos_token_never_reaches_a_client() {
     ];
     let mut status_bodies = Vec::new();
     for (what, builder) in answers.drain(..) {
-        let answer = scan_response(what, builder.send().await.unwrap()).await;
+        let answer = send_scanned(what, builder).await;
         assert!(answer.status.as_u16() < 500, "{what}: {}", answer.body);
         if what.starts_with("token status") || what == "forced refresh" {
             status_bodies.push(answer.json());
@@ -175,20 +177,13 @@ async fn zohos_token_never_reaches_a_client() {
             },
             Times::Next(2),
         );
-        let answer = scan_response(path, get(path, READER_KEY).send().await.unwrap()).await;
+        let answer = send_scanned(path, get(path, READER_KEY)).await;
         assert_eq!(answer.status, 502, "{path}: {}", answer.body);
         assert_eq!(code(&answer.json()), "zoho_unauthorized", "{path}");
     }
 
     // One scrape of the metrics, and the whole output at drop (the harness).
-    let metrics = client
-        .get(format!("{}/metrics", gateway.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gateway.metrics().await;
     assert!(metrics.contains("zoho_token_refresh_total"), "{metrics}");
     assert_no_secrets("a /metrics scrape", &metrics);
     assert!(sim.stats().tokens_minted >= 3);

@@ -1,11 +1,10 @@
 //! API keys: missing, wrong and wrong-role keys, refused before Zoho and alike whatever their shape.
 
-use e2e::scan_response;
 use serde_json::{Value, json};
 
 use crate::{
-    ADMIN_KEY, PROBE_KEY, READER_KEY, WRITER_KEY, assert_zoho_untouched, code, http, start,
-    without_request_id,
+    ADMIN_KEY, PROBE_KEY, READER_KEY, WRITER_KEY, assert_zoho_untouched, code, http, send_scanned,
+    start, without_request_id,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,7 +73,7 @@ async fn missing_wrong_and_wrong_role_keys_are_refused_before_zoho() {
         ("the admin route without a key", client.post(url("token"))),
     ];
     for (what, builder) in unauthenticated {
-        let answer = scan_response(what, builder.send().await.unwrap()).await;
+        let answer = send_scanned(what, builder).await;
         assert_eq!(answer.status, 401, "{what}: {}", answer.body);
         assert_eq!(code(&answer.json()), "unauthorized", "{what}");
         assert_eq!(answer.headers["www-authenticate"], "Bearer", "{what}");
@@ -115,44 +114,33 @@ async fn missing_wrong_and_wrong_role_keys_are_refused_before_zoho() {
         ),
     ];
     for (what, builder) in forbidden {
-        let answer = scan_response(what, builder.send().await.unwrap()).await;
+        let answer = send_scanned(what, builder).await;
         assert_eq!(answer.status, 403, "{what}: {}", answer.body);
         assert_eq!(code(&answer.json()), "forbidden", "{what}");
         assert_zoho_untouched(&sim, &before, what);
     }
 
     // The right roles pass (and only they reached Zoho).
-    let answer = scan_response(
+    let answer = send_scanned(
         "reader lists agents",
         client
             .get(url("agents"))
-            .header("authorization", format!("bearer {READER_KEY}"))
-            .send()
-            .await
-            .unwrap(),
+            .header("authorization", format!("bearer {READER_KEY}")),
     )
     .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    let answer = scan_response(
+    let answer = send_scanned(
         "writer creates a contact",
         client
             .post(url("contacts"))
             .header("x-api-key", WRITER_KEY)
-            .json(&contact)
-            .send()
-            .await
-            .unwrap(),
+            .json(&contact),
     )
     .await;
     assert_eq!(answer.status, 201, "{}", answer.body);
-    let answer = scan_response(
+    let answer = send_scanned(
         "admin forces a refresh",
-        client
-            .post(url("token"))
-            .bearer_auth(ADMIN_KEY)
-            .send()
-            .await
-            .unwrap(),
+        client.post(url("token")).bearer_auth(ADMIN_KEY),
     )
     .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
@@ -198,14 +186,11 @@ async fn a_wrong_key_is_refused_the_same_whatever_its_length_or_likeness() {
             } else {
                 key.clone()
             };
-            let answer = scan_response(
+            let answer = send_scanned(
                 what,
                 client
                     .get(format!("{}/api/zoho-desk/tickets", gateway.api))
-                    .header(header, value)
-                    .send()
-                    .await
-                    .unwrap(),
+                    .header(header, value),
             )
             .await;
             assert_eq!(answer.status, 401, "{what} ({header}): {}", answer.body);

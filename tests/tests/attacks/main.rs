@@ -20,7 +20,7 @@ mod slow_clients;
 
 use std::time::{Duration, Instant};
 
-use e2e::{Gateway, register_secret, zoho_env};
+use e2e::{Gateway, Scanned, register_secret, scan_response, zoho_env};
 use serde_json::Value;
 use zoho_sim::{SimConfig, SimHandle, SimStats, ZohoSim};
 
@@ -92,6 +92,24 @@ fn http() -> reqwest::Client {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
+}
+
+/// Sends `request` and scans the answer for secrets (every attack's answer goes through this).
+async fn send_scanned(what: &str, request: reqwest::RequestBuilder) -> Scanned {
+    scan_response(what, request.send().await.expect("gateway answers")).await
+}
+
+/// Fails unless a reader's `GET /api/zoho-desk/agents` is answered 200 (its answer scanned for
+/// secrets like every other): the gateway still serves normal clients after, or during, `what`.
+async fn assert_still_serving(client: &reqwest::Client, gateway: &Gateway, what: &str) {
+    let answer = send_scanned(
+        what,
+        client
+            .get(format!("{}/api/zoho-desk/agents", gateway.api))
+            .bearer_auth(READER_KEY),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{what}: {}", answer.body);
 }
 
 /// Fails unless nothing reached Zoho (Desk or Accounts) since `before`.

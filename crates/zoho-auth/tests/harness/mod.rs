@@ -37,6 +37,24 @@ pub fn credentials(refresh_token: &str) -> Credentials {
     Credentials::new(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, refresh_token)
 }
 
+/// `callers` concurrent `token()` calls spread round-robin over `replicas`: the distinct tokens
+/// they got (one, when the replicas act as one client).
+pub async fn distinct_tokens(replicas: &[TokenManager], callers: usize) -> Vec<String> {
+    let callers: Vec<_> = (0..callers)
+        .map(|i| {
+            let replica = replicas[i % replicas.len()].clone();
+            tokio::spawn(async move { replica.token().await.map(|t| t.expose_secret().to_owned()) })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for caller in callers {
+        tokens.push(caller.await.unwrap().expect("token"));
+    }
+    tokens.sort();
+    tokens.dedup();
+    tokens
+}
+
 impl Harness {
     pub async fn start() -> Self {
         Self::custom(None, None, None).await

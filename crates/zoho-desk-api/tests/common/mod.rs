@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use zoho_auth::{Credentials, TokenManager, ZohoEndpoints};
-use zoho_desk_api::{DeskClient, DeskClientBuilder};
+use zoho_desk_api::{DeskClient, DeskClientBuilder, NewTicket, PageRequest, Ticket, TicketFilter};
 use zoho_sim::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, SimConfig, SimHandle, ZohoSim,
 };
@@ -55,5 +55,25 @@ impl Portal {
             .filter(|(route, _)| route.contains(' '))
             .filter_map(|(_, statuses)| statuses.get(&status))
             .sum()
+    }
+
+    /// The first ticket the emulator lists: a real department and contact for tests to build on.
+    pub async fn first_ticket(&self) -> Ticket {
+        self.desk
+            .list_tickets(&TicketFilter::default(), PageRequest::first(1))
+            .await
+            .expect("the emulator lists tickets")
+            .data
+            .remove(0)
+    }
+
+    /// A new ticket titled `subject` in the first ticket's department, for its contact.
+    pub async fn new_ticket_like_first(&self, subject: &str) -> NewTicket {
+        let existing = self.first_ticket().await;
+        NewTicket::for_contact(
+            subject,
+            existing.department_id.expect("department"),
+            existing.contact_id.expect("contact"),
+        )
     }
 }
