@@ -119,6 +119,34 @@ const SABOTAGES: &[Sabotage] = &[
         broken: "| `http_server_rate_limited` | counter |",
         test: &["-p", "xtask", "every_metric_is_documented_and"],
     },
+    Sabotage {
+        name: "fleet-budget-too-stingy",
+        guards: "the fleet spends its whole refresh budget under a storm, not less",
+        file: "crates/zoho-auth/src/store/mod.rs",
+        original: "            if s.attempts.len() >= limit {",
+        broken: "            if s.attempts.len() >= limit / 2 {",
+        test: &[
+            "-p",
+            "zoho-auth",
+            "--test",
+            "fleet",
+            "a_forced_refresh_storm",
+        ],
+    },
+    Sabotage {
+        name: "rate-limit-refuses-everything",
+        guards: "the per-key limiter admits the burst before it refuses",
+        file: "crates/gateway/src/rate_limit.rs",
+        original: ".map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))",
+        broken: ".map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))\n            .and(Err(Duration::from_secs(1)))",
+        test: &[
+            "-p",
+            "e2e",
+            "--test",
+            "gateway",
+            "a_burst_past_the_rate_limit",
+        ],
+    },
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -176,12 +204,23 @@ fn attempt(root: &Path, sabotage: &Sabotage) -> Result<bool, String> {
             sabotage.name, sabotage.original, sabotage.file
         ));
     }
+    // The end-to-end tests run the built binary, not the library: build it broken, and
+    // rebuild it whole afterwards so no later run meets the sabotaged binary. Declared before
+    // the restores, so it is dropped after them.
+    let end_to_end = sabotage.test.contains(&"e2e");
+    let _rebuild = end_to_end.then(|| RebuildGateway(root.to_path_buf()));
     // A manifest sabotage rewrites the lock file too: restore both.
     let lock = root.join("Cargo.lock");
     let _restore_lock = Restore::snapshot(&lock)?;
     let _restore = Restore::snapshot(&path)?;
     fs::write(&path, text.replacen(sabotage.original, sabotage.broken, 1))
         .map_err(|e| format!("{}: {e}", sabotage.file))?;
+    if end_to_end && !cargo(root, &["build", "-p", "gateway", "--bin", "zoho-gateway"])? {
+        return Err(format!(
+            "sabotage {} breaks the gateway's build",
+            sabotage.name
+        ));
+    }
     // A sabotage that does not build proves nothing about the test.
     if !cargo_test(root, sabotage.test, true)? {
         return Err(format!(
@@ -194,12 +233,17 @@ fn attempt(root: &Path, sabotage: &Sabotage) -> Result<bool, String> {
 
 /// `cargo test <args>` (only building it with `build_only`): did it succeed?
 fn cargo_test(root: &Path, args: &[&str], build_only: bool) -> Result<bool, String> {
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
-    command.arg("test");
+    let mut full = vec!["test"];
     if build_only {
-        command.arg("--no-run");
+        full.push("--no-run");
     }
-    let status = command
+    full.extend_from_slice(args);
+    cargo(root, &full)
+}
+
+/// `cargo <args>`, quietly: did it succeed?
+fn cargo(root: &Path, args: &[&str]) -> Result<bool, String> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
         .args(args)
         .current_dir(root)
         .stdout(Stdio::null())
@@ -207,6 +251,25 @@ fn cargo_test(root: &Path, args: &[&str], build_only: bool) -> Result<bool, Stri
         .status()
         .map_err(|e| format!("could not run cargo: {e}"))?;
     Ok(status.success())
+}
+
+/// Rebuilds the gateway binary when dropped.
+struct RebuildGateway(PathBuf);
+
+impl Drop for RebuildGateway {
+    fn drop(&mut self) {
+        if !matches!(
+            cargo(
+                &self.0,
+                &["build", "-p", "gateway", "--bin", "zoho-gateway"]
+            ),
+            Ok(true)
+        ) {
+            eprintln!(
+                "xtask sabotage: rebuild the gateway: cargo build -p gateway --bin zoho-gateway"
+            );
+        }
+    }
 }
 
 /// Puts a file's original text back when dropped, even when the run stops on an error.
