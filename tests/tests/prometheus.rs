@@ -403,7 +403,10 @@ async fn every_dashboard_panel_returns_data_from_a_real_prometheus() {
         Times::Next(2),
     );
     let unrecovered = get("/api/zoho-desk/agents").await;
-    assert_ne!(unrecovered, 200, "the caller sees the unrecovered 401");
+    assert_eq!(
+        unrecovered, 502,
+        "the caller sees zoho_unauthorized: the gateway's credentials, not the caller's"
+    );
     // Desk answers 429 to the first attempt and both retries.
     sim.inject(
         Route::Desk,
@@ -413,7 +416,10 @@ async fn every_dashboard_panel_returns_data_from_a_real_prometheus() {
         Times::Next(3),
     );
     let throttled = get("/api/zoho-desk/contacts?limit=5").await;
-    assert_ne!(throttled, 200, "three 429s exhaust the two retries");
+    assert_eq!(
+        throttled, 429,
+        "three 429s exhaust the two retries: zoho_rate_limited"
+    );
     // A refresh fails: Zoho Accounts answers 503 once.
     let minted = sim.stats().tokens_minted;
     sim.inject(Route::Token, Fault::Status { status: 503 }, Times::Next(1));

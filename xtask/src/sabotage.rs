@@ -147,6 +147,14 @@ const SABOTAGES: &[Sabotage] = &[
             "a_burst_past_the_rate_limit",
         ],
     },
+    Sabotage {
+        name: "unrecovered-401-becomes-500",
+        guards: "an unrecovered Zoho 401 answers 502 zoho_unauthorized (the old check took any non-200)",
+        file: "crates/gateway/src/error/code.rs",
+        original: "ZohoUnauthorized => (\"zoho_unauthorized\", BAD_GATEWAY,",
+        broken: "ZohoUnauthorized => (\"zoho_unauthorized\", INTERNAL_SERVER_ERROR,",
+        test: &["-p", "e2e", "--test", "prometheus", "every_dashboard_panel"],
+    },
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {
