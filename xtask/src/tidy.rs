@@ -38,6 +38,60 @@ mod tests {
             && !word.contains(forbidden)
     }
 
+    /// Every file and folder below `path` (or `path` itself when it is a file), depth first,
+    /// outside build output (`target/`).
+    fn tree(path: &Path) -> Vec<PathBuf> {
+        if path.is_file() {
+            return vec![path.to_path_buf()];
+        }
+        let mut found = Vec::new();
+        let Ok(entries) = fs::read_dir(path) else {
+            return found;
+        };
+        for entry in entries {
+            let entry = entry.unwrap().path();
+            if entry.is_dir() {
+                if entry.file_name().is_some_and(|n| n != "target") {
+                    found.extend(tree(&entry));
+                    found.push(entry);
+                }
+            } else {
+                found.push(entry);
+            }
+        }
+        found
+    }
+
+    /// Does `path` pass through a folder called `name`?
+    fn passes_through(path: &Path, name: &str) -> bool {
+        path.components().any(|c| c.as_os_str() == name)
+    }
+
+    /// The `.rs` files at `path`: the file itself, or every one below a folder.
+    fn rust_files(path: &Path) -> Vec<PathBuf> {
+        tree(path)
+            .into_iter()
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "rs"))
+            .collect()
+    }
+
+    /// The source folders below `path`; fixture data is not code.
+    fn folders_below(path: &Path) -> Vec<PathBuf> {
+        tree(path)
+            .into_iter()
+            .filter(|p| p.is_dir() && !passes_through(p, "fixtures"))
+            .collect()
+    }
+
+    /// The `.rs` and `.md` files below `path`; fuzz corpora are data.
+    fn text_files(path: &Path) -> Vec<PathBuf> {
+        tree(path)
+            .into_iter()
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "rs" || e == "md"))
+            .filter(|p| !passes_through(p, "corpus"))
+            .collect()
+    }
+
     /// Every crate and source folder is mapped in ARCHITECTURE.md, and every file or folder it
     /// names exists (relative to the root, `docs/`, the section's crate, or the crate's `src/`).
     #[test]
@@ -98,23 +152,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    /// Every folder below `path` (not `path` itself), depth first; fixture data is not code.
-    fn folders_below(path: &Path) -> Vec<PathBuf> {
-        let mut found = Vec::new();
-        let Ok(entries) = fs::read_dir(path) else {
-            return found;
-        };
-        for entry in entries {
-            let entry = entry.unwrap().path();
-            let is_data = entry.file_name().is_some_and(|n| n == "fixtures");
-            if entry.is_dir() && !is_data {
-                found.extend(folders_below(&entry));
-                found.push(entry);
-            }
-        }
-        found
     }
 
     /// The module path of a file below `src` (`config/problem.rs` → `config::problem`,
@@ -306,48 +343,6 @@ mod tests {
             !readme.contains(&shared_spec),
             "README.md cites the shared spec"
         );
-    }
-
-    /// The `.rs` and `.md` files below `path`, outside build output.
-    fn text_files(path: &Path) -> Vec<PathBuf> {
-        let mut found = Vec::new();
-        let Ok(entries) = fs::read_dir(path) else {
-            return found;
-        };
-        for entry in entries {
-            let entry = entry.unwrap().path();
-            if entry.is_dir() {
-                if entry
-                    .file_name()
-                    .is_some_and(|n| n != "target" && n != "corpus")
-                {
-                    found.extend(text_files(&entry));
-                }
-            } else if entry.extension().is_some_and(|e| e == "rs" || e == "md") {
-                found.push(entry);
-            }
-        }
-        found
-    }
-
-    /// The `.rs` files at `path`: the file itself, or every one below a folder.
-    fn rust_files(path: &Path) -> Vec<PathBuf> {
-        if path.is_file() {
-            return vec![path.to_path_buf()];
-        }
-        let mut found = Vec::new();
-        let Ok(entries) = fs::read_dir(path) else {
-            return found;
-        };
-        for entry in entries {
-            let entry = entry.unwrap().path();
-            if entry.is_dir() {
-                found.extend(rust_files(&entry));
-            } else if entry.extension().is_some_and(|e| e == "rs") {
-                found.push(entry);
-            }
-        }
-        found
     }
 
     /// Is `word` shaped like one of the project's metric names?
