@@ -155,6 +155,20 @@ const SABOTAGES: &[Sabotage] = &[
         broken: "ZohoUnauthorized => (\"zoho_unauthorized\", INTERNAL_SERVER_ERROR,",
         test: &["-p", "e2e", "--test", "prometheus", "every_dashboard_panel"],
     },
+    Sabotage {
+        name: "a-client-header-reaches-zoho",
+        guards: "no header of the client's reaches Zoho (the old test could not see headers)",
+        file: "crates/gateway/src/otel.rs",
+        original: "pub fn inject_trace_context(headers: &mut HeaderMap) {\n",
+        broken: "pub fn inject_trace_context(headers: &mut HeaderMap) {\n    headers.insert(\"x-forwarded-for\", \"203.0.113.9\".parse().unwrap());\n",
+        test: &[
+            "-p",
+            "e2e",
+            "--test",
+            "attacks",
+            "client_credentials_and_headers",
+        ],
+    },
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {

@@ -10,10 +10,11 @@ use crate::{
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_credentials_and_headers_never_reach_zoho() {
-    // zoho-sim does not expose request headers, but it does check them: a request carrying
-    // anything but the gateway's live token is answered 401 UNAUTHORIZED / INVALID_OAUTH, and a
-    // foreign orgId OAUTH_ORG_MISMATCH. So every request below succeeding, with no 401 at
-    // Zoho and no extra token minted, shows the client's headers were not forwarded.
+    // The emulator records the name of every header that reaches Desk, and it checks the two
+    // that matter most: a request carrying anything but the gateway's live token is answered
+    // 401, and a foreign orgId OAUTH_ORG_MISMATCH. Every request below succeeding, no 401 at
+    // Zoho, and none of the client's own headers among those Zoho saw, shows nothing of the
+    // client's was forwarded.
     let (sim, gateway) = start(&[]).await;
     let client = http();
     let other_org = sim.desk_other_org_id();
@@ -102,6 +103,24 @@ async fn client_credentials_and_headers_never_reach_zoho() {
     }
     assert_eq!(stats.tokens_minted, 1, "no 401 forced a refresh");
     assert_eq!(stats.desk_requests, 5);
+    let seen = &stats.desk_header_names;
+    for client_only in [
+        "cookie",
+        "x-forwarded-for",
+        "proxy-authorization",
+        "x-api-key",
+    ] {
+        assert!(
+            !seen.contains(client_only),
+            "{client_only} reached Zoho: {seen:?}"
+        );
+    }
+    for gateway_own in ["authorization", "orgid"] {
+        assert!(
+            seen.contains(gateway_own),
+            "the gateway's {gateway_own} is missing: {seen:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
