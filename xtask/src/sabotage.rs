@@ -169,6 +169,21 @@ const SABOTAGES: &[Sabotage] = &[
             "client_credentials_and_headers",
         ],
     },
+    Sabotage {
+        name: "publish-without-owner-check",
+        guards: "only the lease holder publishes, even when the generation matches",
+        file: "crates/zoho-auth/src/store/redis.rs",
+        original: "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end\nlocal current",
+        broken: "local current",
+        test: &[
+            "-p",
+            "zoho-auth",
+            "--all-features",
+            "--test",
+            "redis_store",
+            "owner_check",
+        ],
+    },
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {

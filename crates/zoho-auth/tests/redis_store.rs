@@ -163,6 +163,65 @@ async fn a_holder_whose_lease_expired_cannot_overwrite_a_newer_token() {
     assert_eq!((snapshot.generation, snapshot.record), (1, None));
 }
 
+/// The lease-owner check on its own: the new holder has not published yet, so the generation
+/// still matches what the stale holder expects, and only the owner check refuses its write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_holder_is_refused_by_the_owner_check_when_the_generation_still_matches() {
+    let url = shared_redis_url();
+    let (_sim, refresh_token) = sim_with_unique_grant().await;
+    let keys = EncryptionKeys::parse(KEY_1, None).unwrap();
+    let (a, b) = (
+        store(&url, &refresh_token, &keys),
+        store(&url, &refresh_token, &keys),
+    );
+    assert!(
+        a.try_lock("replica-a", Duration::from_millis(100))
+            .await
+            .unwrap()
+    );
+    // Synchronise on the event itself: B holds the lock once A's lease has lapsed in Redis.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !b
+        .try_lock("replica-b", Duration::from_secs(30))
+        .await
+        .unwrap()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A's 100 ms lease never lapsed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let record = |token: &str| SharedRecord {
+        generation: 1,
+        access_token: AccessToken::new(token),
+        expires_at_ms: unix_now_ms() + 3_600_000,
+        obtained_at_ms: unix_now_ms(),
+    };
+    assert_eq!(
+        a.load().await.unwrap().generation,
+        0,
+        "nothing published yet"
+    );
+    assert!(
+        !a.publish(&record("1000.from.a"), 0, "replica-a")
+            .await
+            .unwrap(),
+        "a holder whose lease lapsed must not publish, though the generation matches"
+    );
+    assert!(
+        b.publish(&record("1000.from.b"), 0, "replica-b")
+            .await
+            .unwrap()
+    );
+    let snapshot = a.load().await.unwrap();
+    assert_eq!(snapshot.generation, 1);
+    assert_eq!(
+        snapshot.record.unwrap().access_token.expose_secret(),
+        "1000.from.b"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fleet_budget_is_shared_by_every_replica() {
     let url = shared_redis_url();
