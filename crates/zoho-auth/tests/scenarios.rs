@@ -36,6 +36,61 @@ async fn cold_start_with_1000_concurrent_callers_makes_one_refresh() {
     h.report("cold start, 1000 concurrent callers");
 }
 
+/// A cancelled caller cancels nothing: every caller waiting on a cold-start refresh is aborted
+/// while Zoho is still answering, the refresh completes anyway, and the next caller gets its
+/// token from the cache, with no second call to Zoho.
+#[tokio::test(start_paused = true)]
+async fn callers_aborted_mid_refresh_cancel_nothing() {
+    let h = Harness::start().await;
+    h.sim.inject(
+        Route::Token,
+        Fault::latency(Duration::from_secs(2)),
+        Times::Next(1),
+    );
+    let callers: Vec<_> = (0..10)
+        .map(|_| {
+            let manager = h.manager.clone();
+            tokio::spawn(async move { manager.token().await })
+        })
+        .collect();
+    // Synchronise on the event: the one refresh is inside the emulator.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while h.sim.in_flight() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refresh reached Zoho"
+        );
+        tokio::task::yield_now().await;
+    }
+    for caller in &callers {
+        caller.abort();
+    }
+    for caller in callers {
+        assert!(caller.await.unwrap_err().is_cancelled());
+    }
+    // Past Zoho's 2 s latency in one step (the harness's settling steps would wait on the
+    // emulator's sleep), then on the event: the manager holds a token.
+    tokio::time::advance(3 * SECOND).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while h.manager.status().state == TokenState::Refreshing || h.sim.in_flight() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refresh never finished"
+        );
+        tokio::task::yield_now().await;
+    }
+    let token = h
+        .manager
+        .token()
+        .now_or_never()
+        .expect("the refresh finished without its callers: no wait")
+        .expect("a token");
+    assert_eq!(token.generation(), 1);
+    let stats = h.sim.stats();
+    assert_eq!((stats.token_requests, stats.tokens_minted), (1, 1));
+    h.report("callers aborted mid-refresh");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_day_at_steady_load_refreshes_once_an_hour_and_never_makes_a_caller_wait() {
     let h = Harness::start().await;
