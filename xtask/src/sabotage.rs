@@ -184,6 +184,20 @@ const SABOTAGES: &[Sabotage] = &[
             "owner_check",
         ],
     },
+    Sabotage {
+        name: "patch-counted-idempotent",
+        guards: "PATCH is never resent after a 5xx or a dropped connection",
+        file: "crates/zoho-desk-api/src/client.rs",
+        original: "Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS",
+        broken: "Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::PATCH",
+        test: &[
+            "-p",
+            "zoho-desk-api",
+            "--test",
+            "behaviour",
+            "patch_and_post",
+        ],
+    },
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {

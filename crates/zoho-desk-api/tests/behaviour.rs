@@ -9,7 +9,8 @@ use std::time::Duration;
 use common::{Portal, portal, portal_with};
 use futures::{StreamExt, TryStreamExt};
 use zoho_desk_api::{
-    Department, DeskError, ErrorCode, Page, PageRequest, Side, TicketFilter, TransportKind,
+    Department, DeskError, ErrorCode, Page, PageRequest, Side, TicketFilter, TicketUpdate,
+    TransportKind,
 };
 use zoho_sim::testing::FrozenClock;
 use zoho_sim::{DEFAULT_CLIENT_ID, Fault, PROJECT_SCOPES, RefreshGrant, Route, SimConfig, Times};
@@ -245,6 +246,65 @@ async fn a_5xx_is_retried_for_get_but_not_for_post() {
         "the caller may decide to retry; the client does not"
     );
     assert_eq!(p.sim.desk_calls("POST /tickets"), 1);
+}
+
+/// PATCH is not idempotent in Zoho's eyes either way it is read, so it is resent only after
+/// the answers Zoho gives before acting (401 INVALID_OAUTH, 429), never after a 5xx or a
+/// dropped connection; POST follows the same rule.
+#[tokio::test]
+async fn patch_and_post_are_resent_only_after_answers_given_before_zoho_acts() {
+    let p = portal().await;
+    let id = p.first_ticket().await.id.expect("ticket id");
+    let update = TicketUpdate {
+        status: Some("On Hold".into()),
+        ..TicketUpdate::default()
+    };
+    let patches = || p.sim.desk_calls("PATCH /tickets/{id}");
+
+    p.sim
+        .inject(Route::Desk, Fault::Status { status: 503 }, Times::Next(1));
+    assert_eq!(
+        p.desk
+            .update_ticket(&id, &update)
+            .await
+            .unwrap_err()
+            .status(),
+        Some(503)
+    );
+    assert_eq!(patches(), 1, "a 5xx after a PATCH is not resent");
+
+    p.sim.inject(Route::Desk, Fault::Drop, Times::Next(1));
+    assert!(p.desk.update_ticket(&id, &update).await.is_err());
+    assert_eq!(patches(), 2, "a dropped PATCH is not resent");
+
+    let busy = r#"{"errorCode":"TOO_MANY_REQUESTS","message":"Too many concurrent requests"}"#;
+    p.sim.inject(
+        Route::Desk,
+        Fault::Respond {
+            status: 429,
+            body: busy.into(),
+        },
+        Times::Next(1),
+    );
+    p.desk
+        .update_ticket(&id, &update)
+        .await
+        .expect("resent after 429");
+    assert_eq!(patches(), 4, "a 429 PATCH is resent once");
+
+    // Zoho drops the access token: the PATCH is answered 401 INVALID_OAUTH, then resent with
+    // a fresh token. The same holds for a POST.
+    p.sim.invalidate_access_tokens();
+    p.desk
+        .update_ticket(&id, &update)
+        .await
+        .expect("resent after 401");
+    assert_eq!(patches(), 6, "a 401 PATCH is resent once");
+    let new = p.new_ticket_like_first("Resent after 401").await;
+    p.sim.invalidate_access_tokens();
+    let posts_before = p.sim.desk_calls("POST /tickets");
+    p.desk.create_ticket(&new).await.expect("resent after 401");
+    assert_eq!(p.sim.desk_calls("POST /tickets") - posts_before, 2);
 }
 
 #[tokio::test]
