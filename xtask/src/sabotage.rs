@@ -198,6 +198,20 @@ const SABOTAGES: &[Sabotage] = &[
             "patch_and_post",
         ],
     },
+    Sabotage {
+        name: "invalidate-without-compare",
+        guards: "a 401 on an old token never drops a newer one",
+        file: "crates/zoho-auth/src/manager/handle.rs",
+        original: "let dropped = current.present() && current.value == *rejected && {",
+        broken: "let dropped = current.present() && {",
+        test: &[
+            "-p",
+            "zoho-auth",
+            "--test",
+            "scenarios",
+            "a_401_on_an_old_token",
+        ],
+    },
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {

@@ -91,6 +91,30 @@ async fn callers_aborted_mid_refresh_cancel_nothing() {
     h.report("callers aborted mid-refresh");
 }
 
+/// A late 401 on a token that has since been replaced drops nothing: the newer token stays,
+/// and no refresh follows.
+#[tokio::test(start_paused = true)]
+async fn a_401_on_an_old_token_never_invalidates_a_newer_one() {
+    let h = Harness::start().await;
+    let old = h.manager.token().await.unwrap().access_token().clone();
+    let newer = h.manager.force_refresh().await.unwrap();
+    assert_eq!(newer.generation(), 2);
+    assert!(
+        !h.manager.invalidate(&old),
+        "the rejected token is not the current one"
+    );
+    let current = h.manager.token().now_or_never().expect("no wait").unwrap();
+    assert_eq!(current.generation(), 2, "the newer token survived");
+    h.advance(MINUTE).await;
+    assert_eq!(h.sim.token_calls(), 2, "no refresh followed the stale 401");
+
+    assert!(
+        h.manager.invalidate(current.access_token()),
+        "the current one is dropped"
+    );
+    assert_eq!(h.manager.token().await.unwrap().generation(), 3);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_day_at_steady_load_refreshes_once_an_hour_and_never_makes_a_caller_wait() {
     let h = Harness::start().await;
