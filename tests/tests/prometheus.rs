@@ -550,6 +550,19 @@ async fn every_dashboard_panel_returns_data_from_a_real_prometheus() {
         retries_panel.expr
     );
 
+    // The critical alert is built on `zoho_token_expiry_timestamp_seconds - time()`: the gauge
+    // must be a unix time in seconds within one token lifetime of now (not 0, not milliseconds).
+    let until_expiry = prometheus
+        .sum(
+            &client,
+            r#"max(zoho_token_expiry_timestamp_seconds{job="zoho-gateway"}) - time()"#,
+        )
+        .await;
+    assert!(
+        (-60.0..=TOKEN_LIFETIME.as_secs_f64() + 5.0).contains(&until_expiry),
+        "the expiry gauge is {until_expiry} s from now; a {TOKEN_LIFETIME:?} token was expected"
+    );
+
     // The two figures of the mission, in PromQL, hold what the traffic implies.
     let success_rate = prometheus
         .sum(

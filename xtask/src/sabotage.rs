@@ -212,6 +212,14 @@ const SABOTAGES: &[Sabotage] = &[
             "a_401_on_an_old_token",
         ],
     },
+    Sabotage {
+        name: "expiry-gauge-in-milliseconds",
+        guards: "the expiry gauge the critical alert uses is a unix time in seconds",
+        file: "crates/zoho-auth/src/manager/events.rs",
+        original: "gauge!(telemetry::EXPIRY_TIMESTAMP_SECONDS).set(unix.as_secs_f64());",
+        broken: "gauge!(telemetry::EXPIRY_TIMESTAMP_SECONDS).set(unix.as_millis() as f64);",
+        test: &["-p", "e2e", "--test", "prometheus", "every_dashboard_panel"],
+    },
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {
