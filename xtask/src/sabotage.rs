@@ -220,6 +220,14 @@ const SABOTAGES: &[Sabotage] = &[
         broken: "gauge!(telemetry::EXPIRY_TIMESTAMP_SECONDS).set(unix.as_millis() as f64);",
         test: &["-p", "e2e", "--test", "prometheus", "every_dashboard_panel"],
     },
+    Sabotage {
+        name: "refused-requests-uncounted",
+        guards: "requests refused before routing are still counted (as one bounded series)",
+        file: "crates/gateway/src/telemetry.rs",
+        original: "    route.count(response.status().as_u16());\n",
+        broken: "    if response.status() != 401 {\n        route.count(response.status().as_u16());\n    }\n",
+        test: &["-p", "e2e", "--test", "attacks", "invented_methods"],
+    },
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {

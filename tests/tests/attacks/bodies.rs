@@ -190,4 +190,19 @@ async fn invented_methods_do_not_mint_metric_series() {
         .filter(|line| line.starts_with("http_server_requests_total") && line.contains("ATTACK"))
         .count();
     assert_eq!(invented, 0, "one series per invented method");
+    // …yet every one of them is counted, under the one bounded label: a gateway that stopped
+    // counting refused requests would pass the check above.
+    let counted: f64 = metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with("http_server_requests_total{")
+                && line.contains(r#"method="_OTHER""#)
+                && line.contains(r#"status="401""#)
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(
+        counted, 50.0,
+        "the 50 invented-method requests, counted as _OTHER 401s"
+    );
 }
