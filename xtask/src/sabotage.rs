@@ -228,6 +228,20 @@ const SABOTAGES: &[Sabotage] = &[
         broken: "    if response.status() != 401 {\n        route.count(response.status().as_u16());\n    }\n",
         test: &["-p", "e2e", "--test", "attacks", "invented_methods"],
     },
+    Sabotage {
+        name: "degraded-probe-slowed",
+        guards: "a degraded replica reads the store every 5 s (the old test only said 'within a minute')",
+        file: "crates/zoho-auth/src/fleet.rs",
+        original: "const RECOVERY_PROBE_EVERY: Duration = Duration::from_secs(5);",
+        broken: "const RECOVERY_PROBE_EVERY: Duration = Duration::from_secs(30);",
+        test: &[
+            "-p",
+            "zoho-auth",
+            "--test",
+            "fleet",
+            "when_the_store_is_down",
+        ],
+    },
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {

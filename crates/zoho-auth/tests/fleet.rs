@@ -6,7 +6,7 @@
 mod harness;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -198,11 +198,14 @@ async fn a_forced_refresh_storm_across_replicas_stays_within_the_fleet_budget() 
 struct Flaky {
     inner: InMemoryStore,
     down: AtomicBool,
+    /// Operations refused while down: what the replicas tried against a dead store.
+    refused: AtomicUsize,
 }
 
 impl Flaky {
     fn check(&self) -> Result<(), StoreError> {
         if self.down.load(Ordering::Relaxed) {
+            self.refused.fetch_add(1, Ordering::Relaxed);
             Err(StoreError("connection refused".into()))
         } else {
             Ok(())
@@ -261,6 +264,7 @@ async fn when_the_store_is_down_replicas_keep_serving_and_rejoin_without_a_burst
     let flaky = Arc::new(Flaky {
         inner: InMemoryStore::new(),
         down: AtomicBool::new(false),
+        refused: AtomicUsize::new(0),
     });
     let fleet = Fleet::start(3, flaky.clone()).await;
     for replica in &fleet.replicas {
@@ -290,6 +294,15 @@ async fn when_the_store_is_down_replicas_keep_serving_and_rejoin_without_a_burst
         during,
         3 * 2,
         "each replica refreshed once per lifetime while degraded"
+    );
+    // While degraded, each replica reads the store every 5 s and nothing more (no refresh is
+    // due in this minute): 12 reads per replica per minute, 13 if a read falls on both ends.
+    flaky.refused.store(0, Ordering::Relaxed);
+    fleet.advance(MINUTE).await;
+    let probes = flaky.refused.load(Ordering::Relaxed);
+    assert!(
+        (3 * 12..=3 * 13).contains(&probes),
+        "3 degraded replicas probing every 5 s made {probes} reads in a minute"
     );
     // Redis returns: no burst; the next refresh goes through the lock and the fleet converges.
     flaky.down.store(false, Ordering::Relaxed);
