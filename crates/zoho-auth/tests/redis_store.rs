@@ -102,15 +102,19 @@ async fn three_replicas_share_one_encrypted_record_and_refresh_once() {
     );
 }
 
+/// Two replicas' stores over the shared Redis, for one fresh record.
+async fn two_replicas_of_one_record() -> (SimHandle, Arc<dyn TokenStore>, Arc<dyn TokenStore>) {
+    let url = shared_redis_url();
+    let (sim, refresh_token) = sim_with_unique_grant().await;
+    let keys = EncryptionKeys::parse(KEY_1, None).unwrap();
+    let a = store(&url, &refresh_token, &keys);
+    let b = store(&url, &refresh_token, &keys);
+    (sim, a, b)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_whose_lease_expired_cannot_overwrite_a_newer_token() {
-    let url = shared_redis_url();
-    let (_sim, refresh_token) = sim_with_unique_grant().await;
-    let keys = EncryptionKeys::parse(KEY_1, None).unwrap();
-    let (a, b) = (
-        store(&url, &refresh_token, &keys),
-        store(&url, &refresh_token, &keys),
-    );
+    let (_sim, a, b) = two_replicas_of_one_record().await;
     assert!(
         a.try_lock("replica-a", Duration::from_millis(150))
             .await
@@ -167,13 +171,7 @@ async fn a_holder_whose_lease_expired_cannot_overwrite_a_newer_token() {
 /// still matches what the stale holder expects, and only the owner check refuses its write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_holder_is_refused_by_the_owner_check_when_the_generation_still_matches() {
-    let url = shared_redis_url();
-    let (_sim, refresh_token) = sim_with_unique_grant().await;
-    let keys = EncryptionKeys::parse(KEY_1, None).unwrap();
-    let (a, b) = (
-        store(&url, &refresh_token, &keys),
-        store(&url, &refresh_token, &keys),
-    );
+    let (_sim, a, b) = two_replicas_of_one_record().await;
     assert!(
         a.try_lock("replica-a", Duration::from_millis(100))
             .await

@@ -248,6 +248,20 @@ async fn a_5xx_is_retried_for_get_but_not_for_post() {
     assert_eq!(p.sim.desk_calls("POST /tickets"), 1);
 }
 
+/// The emulator answers the next Desk call 429 `TOO_MANY_REQUESTS` (a concurrency refusal,
+/// which Zoho gives before acting).
+fn answer_next_with_too_many_requests(p: &Portal) {
+    let busy = r#"{"errorCode":"TOO_MANY_REQUESTS","message":"Too many concurrent requests"}"#;
+    p.sim.inject(
+        Route::Desk,
+        Fault::Respond {
+            status: 429,
+            body: busy.into(),
+        },
+        Times::Next(1),
+    );
+}
+
 /// PATCH is not idempotent in Zoho's eyes either way it is read, so it is resent only after
 /// the answers Zoho gives before acting (401 INVALID_OAUTH, 429), never after a 5xx or a
 /// dropped connection; POST follows the same rule.
@@ -277,15 +291,7 @@ async fn patch_and_post_are_resent_only_after_answers_given_before_zoho_acts() {
     assert!(p.desk.update_ticket(&id, &update).await.is_err());
     assert_eq!(patches(), 2, "a dropped PATCH is not resent");
 
-    let busy = r#"{"errorCode":"TOO_MANY_REQUESTS","message":"Too many concurrent requests"}"#;
-    p.sim.inject(
-        Route::Desk,
-        Fault::Respond {
-            status: 429,
-            body: busy.into(),
-        },
-        Times::Next(1),
-    );
+    answer_next_with_too_many_requests(&p);
     p.desk
         .update_ticket(&id, &update)
         .await
@@ -310,15 +316,7 @@ async fn patch_and_post_are_resent_only_after_answers_given_before_zoho_acts() {
 #[tokio::test]
 async fn too_many_requests_is_retried_and_threshold_exceeded_is_returned_with_retry_after() {
     let p = portal().await;
-    let busy = r#"{"errorCode":"TOO_MANY_REQUESTS","message":"Too many concurrent requests"}"#;
-    p.sim.inject(
-        Route::Desk,
-        Fault::Respond {
-            status: 429,
-            body: busy.into(),
-        },
-        Times::Next(1),
-    );
+    answer_next_with_too_many_requests(&p);
     assert!(p.desk.list_agents(PageRequest::first(10)).await.is_ok());
     assert_eq!(p.sim.desk_calls("GET /agents"), 2);
 
