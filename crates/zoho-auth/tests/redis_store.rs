@@ -102,6 +102,14 @@ async fn three_replicas_share_one_encrypted_record_and_refresh_once() {
     );
 }
 
+/// The shared record is at `generation` and holds `token`.
+async fn assert_holds(store: &dyn TokenStore, generation: u64, token: &str) {
+    let snapshot = store.load().await.unwrap();
+    assert_eq!(snapshot.generation, generation);
+    let record = snapshot.record.expect("a shared token");
+    assert_eq!(record.access_token.expose_secret(), token);
+}
+
 /// Two replicas' stores over the shared Redis, for one fresh record.
 async fn two_replicas_of_one_record() -> (SimHandle, Arc<dyn TokenStore>, Arc<dyn TokenStore>) {
     let url = shared_redis_url();
@@ -154,12 +162,7 @@ async fn a_holder_whose_lease_expired_cannot_overwrite_a_newer_token() {
             .await
             .unwrap()
     );
-    let snapshot = a.load().await.unwrap();
-    assert_eq!(snapshot.generation, 1);
-    assert_eq!(
-        snapshot.record.unwrap().access_token.expose_secret(),
-        "1000.from.b"
-    );
+    assert_holds(&*a, 1, "1000.from.b").await;
     // A 401 on generation 1 drops the token but keeps the generation.
     assert!(!a.invalidate(7).await.unwrap());
     assert!(a.invalidate(1).await.unwrap());
@@ -212,12 +215,7 @@ async fn a_stale_holder_is_refused_by_the_owner_check_when_the_generation_still_
             .await
             .unwrap()
     );
-    let snapshot = a.load().await.unwrap();
-    assert_eq!(snapshot.generation, 1);
-    assert_eq!(
-        snapshot.record.unwrap().access_token.expose_secret(),
-        "1000.from.b"
-    );
+    assert_holds(&*a, 1, "1000.from.b").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
