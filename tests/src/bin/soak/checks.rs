@@ -4,10 +4,20 @@ use serde_json::Value;
 use zoho_sim::SimHandle;
 
 use crate::load::{Create, Outcome, UpdateLog};
-use crate::report::{Report, Sample};
+use crate::report::Report;
 use crate::schedule::Injection;
 use crate::world::World;
 use crate::{ADMIN_KEY, CLIENT_TIMEOUT, GRACE};
+
+/// Zoho's refresh throttle window, over which the fleet budget holds.
+const ZOHO_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The gateway's default fleet budget (`ZOHO_TOKEN_REFRESH_BUDGET`, which the soak leaves
+/// unset): refresh attempts per refresh token per window.
+const FLEET_BUDGET: u64 = 10;
+
+/// The refresh tokens a run uses: the seeded one and the one the re-consent rolls out.
+const REFRESH_TOKENS_IN_A_RUN: u64 = 2;
 
 impl Report {
     /// Every acknowledged create is in the emulator exactly once; a failed one at most once.
@@ -58,25 +68,20 @@ impl Report {
 
     /// Zoho's limits as the emulator enforces them: its own throttle (10 refreshes per refresh
     /// token per rolling 10 minutes) and the cap of 15 live tokens that evicts the oldest.
-    pub(crate) fn check_zoho_limits(&mut self, world: &World, samples: &[Sample]) {
+    pub(crate) fn check_zoho_limits(&mut self, world: &World) {
         let stats = world.sim.stats();
         let baseline = &world.baseline;
         self.token_requests = stats.token_requests - baseline.token_requests;
         self.tokens_minted = stats.tokens_minted - baseline.tokens_minted;
         self.token_throttled_by_zoho = stats.token_throttled - baseline.token_throttled;
         self.evicted = world.sim.evicted_tokens();
-        self.max_token_requests_10min = samples
-            .iter()
-            .map(|from| {
-                let last = samples
-                    .iter()
-                    .take_while(|s| s.at < from.at + 600.0)
-                    .last()
-                    .map_or(from.token_requests, |s| s.token_requests);
-                last - from.token_requests
-            })
-            .max()
-            .unwrap_or(0);
+        // Every attempt the emulator saw during the run, fault-answered ones included, so a
+        // backoff that hammers Accounts through an outage shows up here.
+        let mut run = stats.clone();
+        let before = usize::try_from(baseline.token_requests).unwrap_or(usize::MAX);
+        run.token_request_times_ms
+            .drain(..before.min(run.token_request_times_ms.len()));
+        self.max_token_requests_10min = run.most_token_requests_within(ZOHO_WINDOW);
     }
 }
 
@@ -104,6 +109,16 @@ impl Report {
         }
         if self.updates_lost > 0 {
             failures.push(format!("{} acknowledged updates lost", self.updates_lost));
+        }
+        // The fleet spends at most its budget per refresh token per window (the run uses the
+        // seeded refresh token and, after the re-consent, a second one); the forced refreshes
+        // are charged to the same budget.
+        let attempts_allowed = FLEET_BUDGET * REFRESH_TOKENS_IN_A_RUN;
+        if self.max_token_requests_10min > attempts_allowed {
+            failures.push(format!(
+                "{} token-endpoint attempts in one 10-minute window (at most {attempts_allowed})",
+                self.max_token_requests_10min
+            ));
         }
         if self.token_throttled_by_zoho > 0 {
             failures.push(format!(
@@ -220,6 +235,22 @@ mod tests {
         report.blame();
         report.judge();
         report
+    }
+
+    #[test]
+    fn more_token_attempts_in_a_window_than_the_fleet_may_spend_fail_the_run() {
+        let mut report = report(vec![outcome(1.0, Op::ListTickets, 200, "")]);
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+        report.max_token_requests_10min = FLEET_BUDGET * REFRESH_TOKENS_IN_A_RUN + 1;
+        report.judge();
+        assert!(
+            report
+                .failures
+                .iter()
+                .any(|f| f.contains("token-endpoint attempts")),
+            "{:?}",
+            report.failures
+        );
     }
 
     #[test]

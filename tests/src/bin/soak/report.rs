@@ -11,13 +11,6 @@ use crate::load::{Op, Outcome};
 use crate::schedule::Injection;
 use crate::{GRACE, WORKERS};
 
-/// The emulator's token-endpoint counter, sampled every tick.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Sample {
-    pub(crate) at: f64,
-    pub(crate) token_requests: u64,
-}
-
 /// What the emulator counted, for differences across a window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct ZohoCounts {
