@@ -588,18 +588,7 @@ async fn check_reports_the_outcome_and_classifies_failures() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_needs_no_configuration() {
-    let gateway = Gateway::start_with_args(
-        &[
-            "serve",
-            "--sandbox",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ],
-        &[],
-    )
-    .await;
+    let gateway = sandbox(&[], &[]).await;
     let client = http();
     let (status, page) = get_json(
         &client,

@@ -242,6 +242,22 @@ const SABOTAGES: &[Sabotage] = &[
             "when_the_store_is_down",
         ],
     },
+    Sabotage {
+        name: "zoho-auth-logs-as-desk",
+        guards: "zoho-auth carries no Desk wording",
+        file: "crates/zoho-auth/src/manager/events.rs",
+        original: "\"[Zoho Token] Refreshing access token...\"",
+        broken: "\"[Zoho Desk] Refreshing access token...\"",
+        test: &["-p", "xtask", "zoho_auth_speaks_of_no_product"],
+    },
+    Sabotage {
+        name: "retry-after-overflows",
+        guards: "the gateway's Retry-After rounding saturates instead of overflowing",
+        file: "crates/gateway/src/error/mod.rs",
+        original: "        .saturating_add(u64::from(wait.subsec_nanos() > 0));",
+        broken: "        + u64::from(wait.subsec_nanos() > 0);",
+        test: &["-p", "gateway", "--lib", "error::tests"],
+    },
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {

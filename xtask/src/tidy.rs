@@ -491,6 +491,28 @@ mod tests {
                 "zoho-sim depends on the client crate {client}"
             );
         }
+        // The e2e crate is a leaf: shared test code lives in test-support.
+        for package in packages {
+            let on_e2e = package["dependencies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["name"] == "e2e");
+            assert!(!on_e2e, "{} depends on the e2e crate", package["name"]);
+        }
+    }
+
+    /// zoho-auth is the OAuth core for any Zoho product: no Desk wording in what it logs.
+    #[test]
+    fn zoho_auth_speaks_of_no_product() {
+        for path in rust_files(&root().join("crates/zoho-auth/src")) {
+            let text = fs::read_to_string(&path).unwrap();
+            assert!(
+                !text.contains("[Zoho Desk]"),
+                "{} logs as Zoho Desk",
+                path.display()
+            );
+        }
     }
 
     /// `deploy/k8s/base/prometheusrule.yaml` is generated from the rules file by

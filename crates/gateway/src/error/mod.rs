@@ -152,7 +152,10 @@ pub fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// `Retry-After` seconds for a wait: rounded up, at least 1 (a client told "0" retries at once).
 pub fn retry_after_secs(wait: Duration) -> u64 {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    // Saturating: a wait is at most what `Duration` holds, never a panic on the way out.
+    let secs = wait
+        .as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0));
     secs.max(1)
 }
 

@@ -85,8 +85,16 @@ async fn retry_after_is_rounded_up_on_typed_routes_too() {
             .into_response()
     };
     assert_eq!(answer(short, None).await.1[header::RETRY_AFTER], "1");
+    // The rounding rule itself, every method of the gateway's `Retry-After` goes through.
     assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
+    assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+    assert_eq!(retry_after_secs(Duration::from_millis(2500)), 3);
     assert_eq!(retry_after_secs(Duration::ZERO), 1);
+    assert_eq!(
+        retry_after_secs(Duration::MAX),
+        u64::MAX,
+        "saturates, no overflow"
+    );
 }
 
 #[tokio::test]
